@@ -1,0 +1,164 @@
+"""Validated params: one strict schema per stage section of params.yaml.
+
+Unknown keys, wrong types and impossible values raise `ParamsError` naming the key, the value
+and what is allowed, before a stage does any work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lib.data import DATASETS_1D, DATASETS_2D
+from lib.image_data import IMAGE_DATASETS
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Seed = Annotated[int, Field(ge=0)]
+
+
+class ParamsError(ValueError):
+    """A params.yaml problem, with a message a user can act on."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- primer ---------------------------------------------------------------------------------
+
+
+class BrownianParams(Section):
+    sigmas: list[PositiveFloat] = Field(min_length=1)
+    t_end: PositiveFloat
+    n_steps: PositiveInt
+    n_paths_plot: PositiveInt
+    n_paths_stats: Annotated[int, Field(ge=100)]
+
+
+class OUParams(Section):
+    thetas: list[PositiveFloat] = Field(min_length=1)
+    stationary_variance: PositiveFloat  # sigma = sqrt(2 theta D) keeps D = sigma^2 / (2 theta)
+    x0s: list[float] = Field(min_length=1)
+    t_end: PositiveFloat
+    n_steps: PositiveInt
+    n_paths_plot: PositiveInt
+    n_paths_stats: Annotated[int, Field(ge=100)]
+
+
+class LangevinParams(Section):
+    means: list[float] = Field(min_length=1)
+    stds: list[PositiveFloat] = Field(min_length=1)
+    weights: list[PositiveFloat] = Field(min_length=1)
+    sigma: PositiveFloat
+    x0: float
+    t_end: PositiveFloat
+    n_steps: PositiveInt
+    n_particles: Annotated[int, Field(ge=100)]
+    n_snapshots: Annotated[int, Field(ge=2)]
+
+    @model_validator(mode="after")
+    def _same_lengths(self):
+        if not len(self.means) == len(self.stds) == len(self.weights):
+            raise ValueError(
+                f"means, stds and weights must have the same length, got "
+                f"{len(self.means)}, {len(self.stds)}, {len(self.weights)}"
+            )
+        return self
+
+
+class PrimerParams(Section):
+    seed: Seed
+    brownian: BrownianParams
+    ou: OUParams
+    langevin: LangevinParams
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+class Splits(Section):
+    n_train: PositiveInt
+    n_val: PositiveInt
+    n_test: PositiveInt
+
+
+class OneDParams(Splits):
+    datasets: list[Literal[tuple(DATASETS_1D)]] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+class TwoDParams(Splits):
+    datasets: list[Literal[tuple(DATASETS_2D)]] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+class ImageParams(Section):
+    dataset: Literal[IMAGE_DATASETS]  # type: ignore[valid-type]
+    root: str | None
+    download: bool
+    n_val: PositiveInt
+    n_test: PositiveInt
+    max_train: PositiveInt | None
+
+    @model_validator(mode="after")
+    def _root_for_torchvision(self):
+        if self.dataset != "digits" and self.root is None:
+            raise ValueError(
+                f"dataset {self.dataset!r} is read through torchvision and needs `root` "
+                "(a folder holding it, or where to download it with download: true)"
+            )
+        return self
+
+
+class DataParams(Section):
+    seed: Seed
+    one_d: OneDParams
+    two_d: TwoDParams
+    images: ImageParams
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+class ReportParams(Section):
+    title: str = Field(min_length=1)
+    author: str
+
+
+SCHEMAS: dict[str, type[Section]] = {
+    "primer": PrimerParams,
+    "data": DataParams,
+    "report": ReportParams,
+}
+
+
+def load_params(stage: str, path: str | Path = "params.yaml") -> Section:
+    """Read and validate the `stage` section of params.yaml."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found (run from the repository root)") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict) or stage not in raw:
+        raise ParamsError(f"{path}: missing section {stage!r} (top-level keys must include it)")
+    return validate_section(stage, raw[stage], path)
+
+
+def validate_section(stage: str, section: object, path: str | Path = "params.yaml") -> Section:
+    """Validate one section; errors list every bad key as `stage.key = value: what is allowed`."""
+    if stage not in SCHEMAS:
+        raise ParamsError(f"no params schema for stage {stage!r}; known: {sorted(SCHEMAS)}")
+    try:
+        return SCHEMAS[stage].model_validate(section)
+    except ValidationError as err:
+        lines = [f"{path}: invalid params in section {stage!r}:"]
+        for e in err.errors():
+            key = ".".join([stage, *(str(p) for p in e["loc"])])
+            msg = "unknown key (not allowed here)" if e["type"] == "extra_forbidden" else e["msg"]
+            value = "<missing>" if e["type"] == "missing" else repr(e["input"])
+            lines.append(f"  {key} = {value}: {msg}")
+        raise ParamsError("\n".join(lines)) from None

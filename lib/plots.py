@@ -1,0 +1,129 @@
+"""Figures for the report: one function per figure, each saving a PNG deterministically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lib.io import atomic_path  # noqa: E402
+
+plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.titlesize": 9})
+
+
+def save(fig, path: str | Path) -> None:
+    """PNG without a timestamp, written atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def brownian_paths(runs, path: Path) -> None:
+    """One panel per sigma: the drawn paths and the +-2 sd band sigma sqrt(t)."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 2.6), sharey=True,
+                             squeeze=False)
+    for ax, r in zip(axes[0], runs):
+        t = r.t.numpy()
+        ax.plot(t, r.paths.numpy(), lw=0.8)
+        band = 2 * np.sqrt(r.var_theory.numpy())
+        ax.fill_between(t, -band, band, color="grey", alpha=0.15, label=r"$\pm 2\sigma\sqrt{t}$")
+        ax.set_title(rf"$\sigma = {r.label:g}$")
+        ax.set_xlabel("t")
+    axes[0, 0].set_ylabel("$X_t$")
+    axes[0, 0].legend(loc="upper left", fontsize=7)
+    save(fig, path)
+
+
+def ou_paths(runs, stationary_variance: float, path: Path) -> None:
+    """Top: paths from every start per theta; bottom: final values vs the stationary N(0, D)."""
+    fig, axes = plt.subplots(2, len(runs), figsize=(3.2 * len(runs), 4.8), squeeze=False)
+    sd = np.sqrt(stationary_variance)
+    grid = np.linspace(-4 * sd, 4 * sd, 200)
+    density = np.exp(-(grid**2) / (2 * stationary_variance)) / np.sqrt(2 * np.pi * stationary_variance)
+    for k, r in enumerate(runs):
+        ax = axes[0, k]
+        t = r.t.numpy()
+        ax.plot(t, r.paths.numpy(), lw=0.6)
+        ax.fill_between(t, -2 * sd, 2 * sd, color="grey", alpha=0.15)
+        sigma = np.sqrt(2 * r.label * stationary_variance)
+        ax.set_title(rf"$\theta = {r.label:g},\ \sigma = {sigma:.3g}$")
+        ax.set_xlabel("t")
+        ax = axes[1, k]
+        ax.hist(r.final.numpy(), bins=60, density=True, alpha=0.5, label="simulated $X_T$ - mean")
+        ax.plot(grid, density, "k", lw=1, label=r"$N(0, \sigma^2/2\theta)$")
+        ax.set_xlabel("x")
+    axes[0, 0].set_ylabel("$X_t$")
+    axes[1, 0].legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def langevin_convergence(run, path: Path) -> None:
+    """Particle histograms at a few snapshot times against the target density, and KS vs t."""
+    picks = np.unique(np.linspace(0, len(run.t) - 1, 4).round().astype(int))
+    fig, axes = plt.subplots(1, len(picks) + 1, figsize=(3.0 * (len(picks) + 1), 2.6))
+    snaps = run.snapshots.numpy()
+    lo, hi = np.quantile(snaps[-1], [0.001, 0.999])
+    grid = torch.linspace(lo - 1, hi + 1, 400)[:, None]
+    density = run.target.log_prob(grid).exp().numpy()
+    for ax, k in zip(axes, picks):
+        ax.hist(snaps[k], bins=80, range=(lo - 1, hi + 1), density=True, alpha=0.5)
+        ax.plot(grid[:, 0].numpy(), density, "k", lw=1)
+        ax.set_ylim(0, 1.6 * density.max())  # the t = 0 point mass would dwarf the target
+        ax.set_title(f"t = {run.t[k].item():.3g}")
+        ax.set_xlabel("x")
+    ax = axes[-1]
+    ax.semilogy(run.t.numpy(), run.ks.numpy(), label="KS to target")
+    ax.axhline(run.ks_floor, color="k", ls="--", lw=0.8, label="exact sample")
+    ax.set_xlabel("t")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def density_1d(samples: np.ndarray, grid: np.ndarray, density: np.ndarray, title: str, ax) -> None:
+    ax.hist(samples, bins=80, density=True, alpha=0.5, label="train")
+    ax.plot(grid, density, "k", lw=1, label="true density")
+    ax.set_title(title)
+
+
+def datasets_overview(one_d: dict, two_d: dict, path: Path) -> None:
+    """1D: histogram of the train split with the true density; 2D: scatter of train points."""
+    n = len(one_d) + len(two_d)
+    cols = min(n, 4)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.6 * rows), squeeze=False)
+    flat = axes.ravel()
+    for ax, (name, (train, grid, density)) in zip(flat, one_d.items()):
+        density_1d(train[:, 0], grid, density, name, ax)
+    for ax, (name, train) in zip(flat[len(one_d):], two_d.items()):
+        pts = train[:2000]
+        ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.5)
+        ax.set_aspect("equal")
+        ax.set_title(name)
+    for ax in flat[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def image_grid(images: np.ndarray, labels: np.ndarray, n_levels: int, path: Path,
+               n_per_class: int = 8) -> None:
+    """n_per_class examples of each class, one row per class."""
+    classes = np.unique(labels)
+    fig, axes = plt.subplots(len(classes), n_per_class,
+                             figsize=(0.6 * n_per_class, 0.6 * len(classes)), squeeze=False)
+    for row, c in zip(axes, classes):
+        picks = images[labels == c][:n_per_class]
+        for ax, img in zip(row, picks):
+            img = img.transpose(1, 2, 0) / (n_levels - 1)
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray_r" if img.shape[-1] == 1 else None)
+        for ax in row:
+            ax.axis("off")
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    save(fig, path)
