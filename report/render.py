@@ -1,0 +1,112 @@
+"""Render the LaTeX report from metrics files and figures (Jinja2), and compile it with latexmk.
+
+Templates use LaTeX-safe delimiters: \\VAR{x} for values, \\BLOCK{...} for statements,
+\\#{...} for comments. Each section is its own file under templates/sections/, included in
+file-name order, so a new stage adds a section without touching the others.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jinja2
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+_TEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}",
+}
+_TEX_RE = re.compile("|".join(re.escape(k) for k in _TEX_SPECIALS))
+
+
+def tex(value) -> str:
+    """Escape any value for LaTeX text mode (underscores, percent signs, ...)."""
+    return _TEX_RE.sub(lambda m: _TEX_SPECIALS[m.group()], str(value))
+
+
+def num(value, digits: int = 3) -> str:
+    """A number for math mode: `digits` significant figures, scientific when tiny or huge."""
+    if value is None:
+        return "--"
+    if isinstance(value, bool) or isinstance(value, int):
+        return str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return r"\infty" if v > 0 else (r"-\infty" if v < 0 else r"\mathrm{NaN}")
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+        mantissa, exp = f"{v:.{digits - 1}e}".split("e")
+        return rf"{mantissa} \times 10^{{{int(exp)}}}"
+    return f"{v:#.{digits}g}".rstrip(".")
+
+
+def fixed(value, decimals: int = 3) -> str:
+    """A number with a fixed number of decimals (for tables of log-likelihoods)."""
+    return "--" if value is None else f"{float(value):.{decimals}f}"
+
+
+def percent(value, decimals: int = 1) -> str:
+    return rf"{100 * float(value):.{decimals}f}\%"
+
+
+def flatten(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested dict -> [(dotted.key, value)] in insertion order."""
+    rows = []
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        rows += flatten(value, name) if isinstance(value, dict) else [(name, value)]
+    return rows
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        block_start_string=r"\BLOCK{", block_end_string="}",
+        variable_start_string=r"\VAR{", variable_end_string="}",
+        comment_start_string=r"\#{", comment_end_string="}",
+        trim_blocks=True, lstrip_blocks=True, autoescape=False,
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+    )
+    env.filters.update(tex=tex, num=num, fixed=fixed, percent=percent, flatten=flatten)
+    return env
+
+
+def sections() -> list[str]:
+    return sorted(p.relative_to(TEMPLATES).as_posix()
+                  for p in (TEMPLATES / "sections").glob("*.tex.j2"))
+
+
+def render(context: dict) -> str:
+    """The whole report as LaTeX source."""
+    return environment().get_template("report.tex.j2").render(**context, sections=sections())
+
+
+def compile_pdf(tex_path: Path, source_date_epoch: int) -> Path | None:
+    """latexmk -pdf in tex_path's folder; None (with a warning) when latexmk is not installed.
+
+    SOURCE_DATE_EPOCH / FORCE_SOURCE_DATE pin the dates pdfTeX embeds, so the same source gives
+    the same PDF.
+    """
+    if shutil.which("latexmk") is None:
+        print("warning: latexmk not found; wrote the LaTeX source only. Install TeX Live "
+              "(Debian: apt-get install latexmk texlive-latex-extra) to get the PDF.")
+        return None
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(source_date_epoch), "FORCE_SOURCE_DATE": "1"}
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet",
+           tex_path.name]
+    result = subprocess.run(cmd, cwd=tex_path.parent, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        log = tex_path.with_suffix(".log")
+        text = log.read_text(errors="replace") if log.exists() else result.stdout
+        first_error = text.find("\n!")
+        excerpt = text[first_error : first_error + 1500] if first_error >= 0 else text[-1500:]
+        raise RuntimeError(f"latexmk failed on {tex_path}:\n{excerpt}")
+    subprocess.run(["latexmk", "-c", tex_path.name], cwd=tex_path.parent, env=env,
+                   capture_output=True, check=True)
+    return tex_path.with_suffix(".pdf")
