@@ -1,0 +1,83 @@
+"""Params validation: bad keys, types and values are refused with the key, value and allowed."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lib.params import SCHEMAS, ParamsError, load_params, validate_section
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize("stage", SCHEMAS)
+def test_default_params_are_valid(stage):
+    assert validate_section(stage, PARAMS[stage]).model_dump() == PARAMS[stage]
+
+
+def _error(stage: str, edit) -> str:
+    section = copy.deepcopy(PARAMS[stage])
+    edit(section)
+    with pytest.raises(ParamsError) as info:
+        validate_section(stage, section)
+    return str(info.value)
+
+
+def test_unknown_key_is_named():
+    msg = _error("primer", lambda s: s["brownian"].update(n_stepz=5))
+    assert "primer.brownian.n_stepz" in msg and "unknown key" in msg
+
+
+def test_wrong_type_is_named_with_value():
+    msg = _error("primer", lambda s: s["ou"].update(n_steps="many"))
+    assert "primer.ou.n_steps = 'many'" in msg and "integer" in msg
+
+
+def test_non_positive_step_count():
+    msg = _error("primer", lambda s: s["brownian"].update(n_steps=0))
+    assert "primer.brownian.n_steps = 0" in msg and "greater than 0" in msg
+
+
+def test_unknown_dataset_lists_allowed():
+    msg = _error("data", lambda s: s["one_d"].update(datasets=["gaussian", "cauchy"]))
+    assert "data.one_d.datasets.1 = 'cauchy'" in msg and "'laplace_mixture'" in msg
+    msg = _error("data", lambda s: s["images"].update(dataset="imagenet"))
+    assert "data.images.dataset = 'imagenet'" in msg and "'mnist'" in msg
+
+
+def test_torchvision_dataset_needs_root():
+    msg = _error("data", lambda s: s["images"].update(dataset="mnist", root=None))
+    assert "data.images" in msg and "root" in msg
+
+
+def test_langevin_mixture_lengths_must_agree():
+    msg = _error("primer", lambda s: s["langevin"].update(stds=[1.0]))
+    assert "same length" in msg
+
+
+def test_missing_key_and_several_errors_reported_together():
+    def edit(s):
+        del s["seed"]
+        s["brownian"]["t_end"] = -1.0
+    msg = _error("primer", edit)
+    assert "primer.seed = <missing>" in msg and "primer.brownian.t_end = -1.0" in msg
+
+
+def test_malformed_yaml_and_missing_section(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("primer: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params("primer", bad)
+    bad.write_text("data: {}\n")
+    with pytest.raises(ParamsError, match="missing section 'primer'"):
+        load_params("primer", bad)
+
+
+def test_dvc_yaml_declares_exactly_the_schema_keys():
+    """A key read but not declared would never invalidate its stage."""
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    for stage, schema in SCHEMAS.items():
+        declared = set(dvc["stages"][stage]["params"])
+        assert declared == {f"{stage}.{k}" for k in schema.model_fields}, stage

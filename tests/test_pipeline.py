@@ -1,0 +1,119 @@
+"""End to end: the real `dvc repro` on tiny params in a temporary git repository.
+
+Checks the report and metrics exist, that a second repro is a no-op, that editing one primer
+param re-runs only primer and report, that `dvc metrics diff` shows the change, and that a
+malformed params.yaml is refused before any work.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY = ["lib", "stages", "report", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore"]
+
+TINY = {
+    "primer": {
+        "brownian": {"sigmas": [0.5, 1.0], "t_end": 1.0, "n_steps": 20, "n_paths_plot": 3,
+                     "n_paths_stats": 200},
+        "ou": {"thetas": [1.0, 2.0], "stationary_variance": 0.5, "x0s": [-2.0, 2.0],
+               "t_end": 2.0, "n_steps": 40, "n_paths_plot": 2, "n_paths_stats": 200},
+        "langevin": {"n_steps": 60, "t_end": 3.0, "n_particles": 200, "n_snapshots": 3},
+    },
+    "data": {"one_d": {"n_train": 100, "n_val": 50, "n_test": 50},
+             "two_d": {"n_train": 200, "n_val": 50, "n_test": 50,
+                       "datasets": ["gmm5_circle", "moons"]},
+             "images": {"n_val": 50, "n_test": 50}},
+}
+
+
+def _merge(base: dict, update: dict) -> None:
+    for k, v in update.items():
+        if isinstance(v, dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
+def _run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DEVICE": "cpu"}
+    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return _run(repo, sys.executable, "-m", "dvc", *args, check=check)
+
+
+def _edit_params(repo: Path, update: dict) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    _merge(params, update)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.mark.e2e
+def test_dvc_pipeline_end_to_end(tmp_path):
+    repo = tmp_path / "project"
+    repo.mkdir()
+    for name in COPY:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, repo / name)
+    _run(repo, "git", "init", "-q")
+    _run(repo, "git", "config", "user.email", "test@example.com")
+    _run(repo, "git", "config", "user.name", "test")
+    _dvc(repo, "init", "-q")
+    _dvc(repo, "config", "core.analytics", "false")
+    _edit_params(repo, TINY)
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-qm", "tiny params")
+
+    first = _dvc(repo, "repro")
+    assert _ran(first.stdout) == {"primer", "data", "report"}
+    build = repo / "results" / "report" / "build"
+    assert (build / "report.tex").exists()
+    if shutil.which("latexmk") or os.environ.get("CI"):
+        assert (build / "report.pdf").stat().st_size > 10_000
+    tex = (build / "report.tex").read_text()
+    assert "SDE primer" in tex and r"laplace\_mixture" in tex
+    metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
+    assert metrics["one_d"]["gaussian"]["n_test"] == 50
+    assert "var_empirical" in json.loads((repo / "results/primer/metrics.json").read_text())[
+        "brownian"]["sigma_0p5"]
+
+    assert "up to date" in _dvc(repo, "repro").stdout
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-qm", "first run")
+
+    _edit_params(repo, {"primer": {"brownian": {"sigmas": [0.5, 3.0]}}})
+    second = _dvc(repo, "repro")
+    assert _ran(second.stdout) == {"primer", "report"}
+    assert "Stage 'data' didn't change, skipping" in second.stdout
+
+    diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)
+    primer_diff = diff["results/primer/metrics.json"]
+    assert "brownian.sigma_3.var_theory" in primer_diff
+    assert primer_diff["brownian.sigma_3.var_theory"]["new"] == pytest.approx(9.0)
+    assert "results/data/metrics.json" not in diff or not any(
+        k.startswith("one_d") for k in diff["results/data/metrics.json"])
+
+    _edit_params(repo, {"primer": {"ou": {"n_steps": -5}}})
+    bad = _dvc(repo, "repro", check=False)
+    assert bad.returncode != 0
+    assert "primer.ou.n_steps = -5" in bad.stderr + bad.stdout
+    assert "greater than 0" in bad.stderr + bad.stdout
