@@ -115,8 +115,12 @@ class Ring(Density):
         rho = x.norm(dim=-1)
         z = (rho - self.radius) / self.width
         log_norm = torch.log(torch.special.ndtr(self.radius / self.width))
-        return -0.5 * z**2 - torch.log(self.width) - 0.5 * LOG_2PI - log_norm - torch.log(
-            2 * math.pi * rho
+        return (
+            -0.5 * z**2
+            - torch.log(self.width)
+            - 0.5 * LOG_2PI
+            - log_norm
+            - torch.log(2 * math.pi * rho)
         )
 
     def score(self, x: torch.Tensor) -> torch.Tensor:

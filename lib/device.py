@@ -15,7 +15,9 @@ def get_device() -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"DEVICE={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+        raise ValueError(
+            f"DEVICE={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"DEVICE={name!r} but CUDA is not available here; use DEVICE=cpu or auto")
     return device

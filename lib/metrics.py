@@ -32,8 +32,9 @@ def mmd_rbf(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.1, 0.3, 1.0, 3.0, 10
     """Squared MMD with RBF kernels exp(-|a-b|^2 / (2 h^2)), averaged over bandwidths h."""
     x, y = x.double(), y.double()
     dxx, dyy, dxy = (torch.cdist(a, b) ** 2 for a, b in ((x, x), (y, y), (x, y)))
-    total = 0.0
-    for h in bandwidths:
-        k = lambda d: torch.exp(-d / (2 * h**2)).mean()  # noqa: E731
-        total += (k(dxx) + k(dyy) - 2 * k(dxy)).item()
-    return total / len(bandwidths)
+    h2 = 2 * torch.tensor(bandwidths, dtype=torch.float64, device=x.device) ** 2  # (n_h,)
+
+    def k(d: torch.Tensor) -> torch.Tensor:  # mean kernel value per bandwidth, (n_h,)
+        return torch.exp(-d[None] / h2[:, None, None]).mean(dim=(1, 2))
+
+    return (k(dxx) + k(dyy) - 2 * k(dxy)).mean().item()

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lib.data import DATASETS_1D, DATASETS_2D
 from lib.image_data import IMAGE_DATASETS
+from lib.solvers import ODE_STEPS
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -70,8 +71,14 @@ class LangevinParams(Section):
         return self
 
 
+class SolverParams(Section):
+    methods: list[Literal[tuple(ODE_STEPS)]] = Field(min_length=1)  # type: ignore[valid-type]
+    n_steps: list[PositiveInt] = Field(min_length=2)
+
+
 class PrimerParams(Section):
     seed: Seed
+    solvers: SolverParams
     brownian: BrownianParams
     ou: OUParams
     langevin: LangevinParams

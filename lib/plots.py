@@ -23,10 +23,24 @@ def save(fig, path: str | Path) -> None:
     plt.close(fig)
 
 
+def solver_orders(runs, path: Path) -> None:
+    """Log-log global error vs number of steps, with the observed order in the legend."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.0))
+    for r in runs:
+        ax.loglog(r.n_steps, r.errors, "o-", ms=3, label=f"{r.method} (order {r.order:.2f})")
+    ax.set_xticks(runs[0].n_steps, [str(n) for n in runs[0].n_steps])
+    ax.minorticks_off()
+    ax.set_xlabel("number of steps")
+    ax.set_ylabel(r"$|x_T - x(T)|$")
+    ax.legend(fontsize=7)
+    save(fig, path)
+
+
 def brownian_paths(runs, path: Path) -> None:
     """One panel per sigma: the drawn paths and the +-2 sd band sigma sqrt(t)."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 2.6), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(runs), figsize=(3.2 * len(runs), 2.6), sharey=True, squeeze=False
+    )
     for ax, r in zip(axes[0], runs):
         t = r.t.numpy()
         ax.plot(t, r.paths.numpy(), lw=0.8)
@@ -44,7 +58,9 @@ def ou_paths(runs, stationary_variance: float, path: Path) -> None:
     fig, axes = plt.subplots(2, len(runs), figsize=(3.2 * len(runs), 4.8), squeeze=False)
     sd = np.sqrt(stationary_variance)
     grid = np.linspace(-4 * sd, 4 * sd, 200)
-    density = np.exp(-(grid**2) / (2 * stationary_variance)) / np.sqrt(2 * np.pi * stationary_variance)
+    density = np.exp(-(grid**2) / (2 * stationary_variance)) / np.sqrt(
+        2 * np.pi * stationary_variance
+    )
     for k, r in enumerate(runs):
         ax = axes[0, k]
         t = r.t.numpy()
@@ -101,7 +117,7 @@ def datasets_overview(one_d: dict, two_d: dict, path: Path) -> None:
     flat = axes.ravel()
     for ax, (name, (train, grid, density)) in zip(flat, one_d.items()):
         density_1d(train[:, 0], grid, density, name, ax)
-    for ax, (name, train) in zip(flat[len(one_d):], two_d.items()):
+    for ax, (name, train) in zip(flat[len(one_d) :], two_d.items()):
         pts = train[:2000]
         ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.5)
         ax.set_aspect("equal")
@@ -112,17 +128,22 @@ def datasets_overview(one_d: dict, two_d: dict, path: Path) -> None:
     save(fig, path)
 
 
-def image_grid(images: np.ndarray, labels: np.ndarray, n_levels: int, path: Path,
-               n_per_class: int = 8) -> None:
+def image_grid(
+    images: np.ndarray, labels: np.ndarray, n_levels: int, path: Path, n_per_class: int = 8
+) -> None:
     """n_per_class examples of each class, one row per class."""
     classes = np.unique(labels)
-    fig, axes = plt.subplots(len(classes), n_per_class,
-                             figsize=(0.6 * n_per_class, 0.6 * len(classes)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(classes), n_per_class, figsize=(0.6 * n_per_class, 0.6 * len(classes)), squeeze=False
+    )
     for row, c in zip(axes, classes):
         picks = images[labels == c][:n_per_class]
         for ax, img in zip(row, picks):
             img = img.transpose(1, 2, 0) / (n_levels - 1)
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray_r" if img.shape[-1] == 1 else None)
+            ax.imshow(
+                img[..., 0] if img.shape[-1] == 1 else img,
+                cmap="gray_r" if img.shape[-1] == 1 else None,
+            )
         for ax in row:
             ax.axis("off")
     fig.subplots_adjust(wspace=0.05, hspace=0.05)

@@ -9,13 +9,41 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from lib.densities import Mixture, gaussian_mixture
 from lib.metrics import energy_distance, ks_statistic
 from lib.params import BrownianParams, LangevinParams, OUParams
 from lib.processes import BrownianMotion, Langevin, OrnsteinUhlenbeck
-from lib.solvers import euler_maruyama, time_grid
+from lib.solvers import euler_maruyama, odeint, time_grid
+
+
+@dataclass(frozen=True)
+class SolverOrder:
+    method: str
+    n_steps: list[int]
+    errors: list[float]  # |x_T - exact| at each step count
+    order: float  # minus the least-squares slope of log error vs log n_steps
+
+
+def solver_orders(methods: list[str], n_steps: list[int]) -> list[SolverOrder]:
+    """Global error on dx/dt = cos(t) x, x(0) = 1, t in [0, 3]: x(t) = exp(sin t) exactly."""
+    field = lambda x, t: torch.cos(t) * x  # noqa: E731
+    exact = math.exp(math.sin(3.0))
+    x0 = torch.ones(1, 1, dtype=torch.float64)
+    runs = []
+    for method in methods:
+        errors = [
+            abs(
+                odeint(field, x0, time_grid(0.0, 3.0, n, dtype=torch.float64), method).item()
+                - exact
+            )
+            for n in n_steps
+        ]
+        slope = np.polyfit(np.log(n_steps), np.log(np.maximum(errors, 1e-300)), 1)[0]
+        runs.append(SolverOrder(method, list(n_steps), errors, float(-slope)))
+    return runs
 
 
 @dataclass(frozen=True)
@@ -44,13 +72,23 @@ def brownian(p: BrownianParams, device: torch.device, gen: torch.Generator) -> l
         x0 = torch.zeros(p.n_paths_stats, device=device, dtype=torch.float64)
         paths = _simulate(bm, x0, t, gen)
         theory = torch.tensor([bm.variance(s) for s in t.tolist()], dtype=torch.float64)
-        runs.append(VarianceRun(sigma, t.cpu(), paths[:, : p.n_paths_plot].cpu(),
-                                paths.var(dim=1).cpu(), theory, paths.mean(dim=1).abs().cpu(),
-                                paths[-1].cpu()))
+        runs.append(
+            VarianceRun(
+                sigma,
+                t.cpu(),
+                paths[:, : p.n_paths_plot].cpu(),
+                paths.var(dim=1).cpu(),
+                theory,
+                paths.mean(dim=1).abs().cpu(),
+                paths[-1].cpu(),
+            )
+        )
     return runs
 
 
-def ornstein_uhlenbeck(p: OUParams, device: torch.device, gen: torch.Generator) -> list[VarianceRun]:
+def ornstein_uhlenbeck(
+    p: OUParams, device: torch.device, gen: torch.Generator
+) -> list[VarianceRun]:
     """For each theta, sigma = sqrt(2 theta D): all runs share the stationary law N(0, D)."""
     t = time_grid(0.0, p.t_end, p.n_steps, device, torch.float64)
     n_per_start = max(p.n_paths_stats // len(p.x0s), p.n_paths_plot)
@@ -62,12 +100,17 @@ def ornstein_uhlenbeck(p: OUParams, device: torch.device, gen: torch.Generator) 
         paths = paths.reshape(len(t), len(p.x0s), n_per_start)  # (n_t, start, path)
         exact_mean = torch.stack([starts * math.exp(-theta * s) for s in t.tolist()])
         theory = torch.tensor([ou.variance(s) for s in t.tolist()], dtype=torch.float64)
-        runs.append(VarianceRun(
-            theta, t.cpu(), paths[:, :, : p.n_paths_plot].reshape(len(t), -1).cpu(),
-            paths.var(dim=2).mean(dim=1).cpu(),
-            theory, (paths.mean(dim=2) - exact_mean).abs().amax(dim=1).cpu(),
-            (paths[-1] - exact_mean[-1][:, None]).reshape(-1).cpu(),
-        ))
+        runs.append(
+            VarianceRun(
+                theta,
+                t.cpu(),
+                paths[:, :, : p.n_paths_plot].reshape(len(t), -1).cpu(),
+                paths.var(dim=2).mean(dim=1).cpu(),
+                theory,
+                (paths.mean(dim=2) - exact_mean).abs().amax(dim=1).cpu(),
+                (paths[-1] - exact_mean[-1][:, None]).reshape(-1).cpu(),
+            )
+        )
     return runs
 
 
@@ -103,7 +146,11 @@ def langevin(p: LangevinParams, device: torch.device, gen: torch.Generator) -> L
     energy = torch.tensor([energy_distance(s[:n_energy], reference[:n_energy]) for s in snaps])
     exact = target.sample(p.n_particles, gen)
     return LangevinRun(
-        target.to("cpu"), torch.tensor(times), torch.stack(snaps)[..., 0].cpu(), ks, energy,
+        target.to("cpu"),
+        torch.tensor(times),
+        torch.stack(snaps)[..., 0].cpu(),
+        ks,
+        energy,
         ks_statistic(exact, target.cdf),
         energy_distance(reference[:n_energy], reference[n_energy:]),
     )

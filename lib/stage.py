@@ -36,8 +36,12 @@ def run_stage(stage: str, body: Callable[[Section, torch.device, Path], dict]) -
     metrics = body(params, device, out_dir)
     write_json(out_dir / "params.json", params.model_dump())
     run = {"device": str(device), "runtime_s": round(time.perf_counter() - start, 2)}
-    run["host"] = {"python": platform.python_version(), "torch": torch.__version__,
-                   "cpu_threads": torch.get_num_threads(), "machine": platform.machine()}
+    run["host"] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+    }
     write_json(out_dir / "metrics.json", {**metrics, "run": run})
 
 

@@ -19,9 +19,18 @@ import jinja2
 TEMPLATES = Path(__file__).parent / "templates"
 
 _TEX_SPECIALS = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
 }
 _TEX_RE = re.compile("|".join(re.escape(k) for k in _TEX_SPECIALS))
 
@@ -43,7 +52,7 @@ def num(value, digits: int = 3) -> str:
     if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
         mantissa, exp = f"{v:.{digits - 1}e}".split("e")
         return rf"{mantissa} \times 10^{{{int(exp)}}}"
-    return f"{v:#.{digits}g}".rstrip(".")
+    return f"{v:.{digits}g}"
 
 
 def fixed(value, decimals: int = 3) -> str:
@@ -67,19 +76,26 @@ def flatten(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        block_start_string=r"\BLOCK{", block_end_string="}",
-        variable_start_string=r"\VAR{", variable_end_string="}",
-        comment_start_string=r"\#{", comment_end_string="}",
-        trim_blocks=True, lstrip_blocks=True, autoescape=False,
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        block_start_string=r"\BLOCK{",
+        block_end_string="}",
+        variable_start_string=r"\VAR{",
+        variable_end_string="}",
+        comment_start_string=r"\#{",
+        comment_end_string="}",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
     env.filters.update(tex=tex, num=num, fixed=fixed, percent=percent, flatten=flatten)
     return env
 
 
 def sections() -> list[str]:
-    return sorted(p.relative_to(TEMPLATES).as_posix()
-                  for p in (TEMPLATES / "sections").glob("*.tex.j2"))
+    return sorted(
+        p.relative_to(TEMPLATES).as_posix() for p in (TEMPLATES / "sections").glob("*.tex.j2")
+    )
 
 
 def render(context: dict) -> str:
@@ -94,12 +110,13 @@ def compile_pdf(tex_path: Path, source_date_epoch: int) -> Path | None:
     the same PDF.
     """
     if shutil.which("latexmk") is None:
-        print("warning: latexmk not found; wrote the LaTeX source only. Install TeX Live "
-              "(Debian: apt-get install latexmk texlive-latex-extra) to get the PDF.")
+        print(
+            "warning: latexmk not found; wrote the LaTeX source only. Install TeX Live "
+            "(Debian: apt-get install latexmk texlive-latex-extra) to get the PDF."
+        )
         return None
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(source_date_epoch), "FORCE_SOURCE_DATE": "1"}
-    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet",
-           tex_path.name]
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet", tex_path.name]
     result = subprocess.run(cmd, cwd=tex_path.parent, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         log = tex_path.with_suffix(".log")
@@ -107,6 +124,11 @@ def compile_pdf(tex_path: Path, source_date_epoch: int) -> Path | None:
         first_error = text.find("\n!")
         excerpt = text[first_error : first_error + 1500] if first_error >= 0 else text[-1500:]
         raise RuntimeError(f"latexmk failed on {tex_path}:\n{excerpt}")
-    subprocess.run(["latexmk", "-c", tex_path.name], cwd=tex_path.parent, env=env,
-                   capture_output=True, check=True)
+    subprocess.run(
+        ["latexmk", "-c", tex_path.name],
+        cwd=tex_path.parent,
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     return tex_path.with_suffix(".pdf")

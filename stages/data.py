@@ -19,8 +19,9 @@ DATA = Path("data")
 def main(p, device, out):
     # Load images first: a missing local dataset should fail before anything is written.
     img = p.images
-    images = load_image_data(img.dataset, img.root, img.download, img.n_val, img.n_test,
-                             p.seed, img.max_train)
+    images = load_image_data(
+        img.dataset, img.root, img.download, img.n_val, img.n_test, p.seed, img.max_train
+    )
     metrics, files, overview_1d, overview_2d = {"one_d": {}, "two_d": {}}, {}, {}, {}
     for group, spec in (("one_d", p.one_d), ("two_d", p.two_d)):
         for name in spec.datasets:
@@ -42,17 +43,31 @@ def main(p, device, out):
             metrics[group][name] = m
 
     path = DATA / "images" / f"{img.dataset}.npz"
-    save_npz(path, **{f"{split}_{field}": getattr(getattr(images, split), field)
-                      for split in ("train", "val", "test") for field in ("images", "labels")},
-             n_levels=np.array(images.n_levels), n_classes=np.array(images.n_classes))
+    save_npz(
+        path,
+        **{
+            f"{split}_{field}": getattr(getattr(images, split), field)
+            for split in ("train", "val", "test")
+            for field in ("images", "labels")
+        },
+        n_levels=np.array(images.n_levels),
+        n_classes=np.array(images.n_classes),
+    )
     files[str(path)] = sha256(path)
-    metrics["images"] = {img.dataset: {"n_train": len(images.train), "n_val": len(images.val),
-                                       "n_test": len(images.test), "n_levels": images.n_levels,
-                                       "shape": list(images.train.images.shape[1:])}}
+    metrics["images"] = {
+        img.dataset: {
+            "n_train": len(images.train),
+            "n_val": len(images.val),
+            "n_test": len(images.test),
+            "n_levels": images.n_levels,
+            "shape": list(images.train.images.shape[1:]),
+        }
+    }
 
     plots.datasets_overview(overview_1d, overview_2d, out / "figures" / "datasets.png")
-    plots.image_grid(images.train.images, images.train.labels, images.n_levels,
-                     out / "figures" / "images.png")
+    plots.image_grid(
+        images.train.images, images.train.labels, images.n_levels, out / "figures" / "images.png"
+    )
     write_json(out / "manifest.json", {"sha256": files})
     return metrics
 

@@ -9,39 +9,79 @@ from lib.stage import run_stage, seeded_generator, value_key
 
 def main(p, device, out):
     gen = seeded_generator(p.seed, device)
+    orders = primer.solver_orders(p.solvers.methods, p.solvers.n_steps)
     bm_runs = primer.brownian(p.brownian, device, gen)
     ou_runs = primer.ornstein_uhlenbeck(p.ou, device, gen)
     lv = primer.langevin(p.langevin, device, gen)
 
+    plots.solver_orders(orders, out / "figures" / "solver_orders.png")
     plots.brownian_paths(bm_runs, out / "figures" / "brownian_paths.png")
     plots.ou_paths(ou_runs, p.ou.stationary_variance, out / "figures" / "ou_paths.png")
     plots.langevin_convergence(lv, out / "figures" / "langevin.png")
 
     # DVC plots: every run's variance over time, normalised so that theory is one curve shape.
     stride = max(len(bm_runs[0].t) // 100, 1)
-    write_csv(out / "plots" / "brownian_variance.csv", _long(bm_runs, stride, "sigma", scale=lambda r: r.label**2))
+    write_csv(
+        out / "plots" / "brownian_variance.csv",
+        _long(bm_runs, stride, "sigma", scale=lambda r: r.label**2),
+    )
     stride = max(len(ou_runs[0].t) // 100, 1)
-    write_csv(out / "plots" / "ou_variance.csv", _long(ou_runs, stride, "theta", scale=lambda r: 1.0))
-    write_csv(out / "plots" / "langevin_convergence.csv",
-              {"t": lv.t, "ks": lv.ks, "ks_exact_sample": [lv.ks_floor] * len(lv.t),
-               "energy_distance": lv.energy})
+    write_csv(
+        out / "plots" / "ou_variance.csv", _long(ou_runs, stride, "theta", scale=lambda r: 1.0)
+    )
+    write_csv(
+        out / "plots" / "langevin_convergence.csv",
+        {
+            "t": lv.t,
+            "ks": lv.ks,
+            "ks_exact_sample": [lv.ks_floor] * len(lv.t),
+            "energy_distance": lv.energy,
+        },
+    )
 
+    write_csv(
+        out / "plots" / "solver_errors.csv",
+        {
+            "n_steps": [n for r in orders for n in r.n_steps],
+            "method": [r.method for r in orders for _ in r.n_steps],
+            "error": [e for r in orders for e in r.errors],
+        },
+    )
     return {
-        "brownian": {value_key("sigma", r.label): _variance_metrics(r) for r in bm_runs},
-        "ou": {value_key("theta", r.label): {**_variance_metrics(r),
-                                             "stationary_variance": p.ou.stationary_variance}
-               for r in ou_runs},
-        "langevin": {"ks": lv.ks[-1].item(), "ks_exact_sample": lv.ks_floor,
-                     "energy_distance": lv.energy[-1].item(),
-                     "energy_distance_exact_sample": lv.energy_floor,
-                     "ks_at_start": lv.ks[0].item()},
+        "solvers": {
+            r.method: {"observed_order": r.order, "error_at_max_steps": r.errors[-1]}
+            for r in orders
+        },
+        "brownian": {
+            value_key("sigma", r.label): {"sigma": r.label, **_variance_metrics(r)} for r in bm_runs
+        },
+        "ou": {
+            value_key("theta", r.label): {
+                "theta": r.label,
+                **_variance_metrics(r),
+                "stationary_variance": p.ou.stationary_variance,
+            }
+            for r in ou_runs
+        },
+        "langevin": {
+            "ks": lv.ks[-1].item(),
+            "ks_exact_sample": lv.ks_floor,
+            "energy_distance": lv.energy[-1].item(),
+            "energy_distance_exact_sample": lv.energy_floor,
+            "ks_at_start": lv.ks[0].item(),
+        },
     }
 
 
 def _variance_metrics(r) -> dict:
     emp, theo = r.var_empirical[-1].item(), r.var_theory[-1].item()
-    return {"t_end": r.t[-1].item(), "var_empirical": emp, "var_theory": theo,
-            "var_rel_error": emp / theo - 1, "mean_abs_error": r.mean_error[-1].item()}
+    return {
+        "t_end": r.t[-1].item(),
+        "var_empirical": emp,
+        "var_theory": theo,
+        "var_rel_error": emp / theo - 1,
+        "mean_abs_error": r.mean_error[-1].item(),
+    }
 
 
 def _long(runs, stride: int, name: str, scale) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 from lib.io import atomic_path, read_json
 from lib.stage import RESULTS, run_stage
@@ -14,18 +13,21 @@ from report.render import compile_pdf, render
 def main(p, device, out):
     build = out / "build"
     shutil.rmtree(build, ignore_errors=True)
-    stages = sorted(d.name for d in RESULTS.iterdir()
-                    if d.name != "report" and (d / "metrics.json").exists())
+    stages = sorted(
+        d.name for d in RESULTS.iterdir() if d.name != "report" and (d / "metrics.json").exists()
+    )
     for stage in stages:
         if (RESULTS / stage / "figures").is_dir():
             shutil.copytree(RESULTS / stage / "figures", build / "figures" / stage)
     commit, dirty, epoch = _code_version()
     context = {
-        "title": p.title, "author": p.author,
+        "title": p.title,
+        "author": p.author,
         "metrics": {s: read_json(RESULTS / s / "metrics.json") for s in stages},
         "params": {s: read_json(RESULTS / s / "params.json") for s in stages},
         "manifest": read_json(RESULTS / "data" / "manifest.json") if "data" in stages else {},
-        "commit": commit, "dirty": dirty,
+        "commit": commit,
+        "dirty": dirty,
     }
     tex_path = build / "report.tex"
     with atomic_path(tex_path) as tmp:
@@ -38,6 +40,7 @@ def main(p, device, out):
 
 def _code_version() -> tuple[str, bool, int]:
     """(commit, working tree has uncommitted changes to tracked files, commit time)."""
+
     def git(*args):
         r = subprocess.run(["git", *args], capture_output=True, text=True)
         return r.stdout.strip() if r.returncode == 0 else ""

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from lib.data import DATASETS_1D, DATASETS_2D, expected_log_likelihood, make_splits, negative_entropy_1d
+from lib.data import (
+    DATASETS_1D,
+    DATASETS_2D,
+    expected_log_likelihood,
+    make_splits,
+    negative_entropy_1d,
+)
 from lib.io import load_npz, save_npz
 
 

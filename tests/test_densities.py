@@ -9,7 +9,9 @@ from lib import densities as D
 
 DENSITIES_1D = {
     "gaussian": D.gaussian(-1.0, 2.0),
-    "gaussian_mixture": D.gaussian_mixture([[-2.0], [1.0], [3.0]], [0.5, 1.0, 0.3], [0.2, 0.5, 0.3]),
+    "gaussian_mixture": D.gaussian_mixture(
+        [[-2.0], [1.0], [3.0]], [0.5, 1.0, 0.3], [0.2, 0.5, 0.3]
+    ),
     "laplace_mixture": D.laplace_mixture([-8, -4, 0, 4, 8], 1.0),
 }
 DENSITIES_2D = {
@@ -20,8 +22,15 @@ DENSITIES_2D = {
     "checkerboard": D.checkerboard(4.0, 4),
     "box": D.uniform_box([-5.0, -2.0], [-1.0, 3.0]),
 }
-SMOOTH = ["gaussian", "gaussian_mixture", "laplace_mixture", "gaussian_2d", "gmm5_circle",
-          "gmm8_circle", "rings"]
+SMOOTH = [
+    "gaussian",
+    "gaussian_mixture",
+    "laplace_mixture",
+    "gaussian_2d",
+    "gmm5_circle",
+    "gmm8_circle",
+    "rings",
+]
 ALL = {**DENSITIES_1D, **DENSITIES_2D}
 
 

@@ -61,6 +61,7 @@ def test_missing_key_and_several_errors_reported_together():
     def edit(s):
         del s["seed"]
         s["brownian"]["t_end"] = -1.0
+
     msg = _error("primer", edit)
     assert "primer.seed = <missing>" in msg and "primer.brownian.t_end = -1.0" in msg
 

@@ -20,16 +20,29 @@ COPY = ["lib", "stages", "report", "dvc.yaml", "params.yaml", "pyproject.toml", 
 
 TINY = {
     "primer": {
-        "brownian": {"sigmas": [0.5, 1.0], "t_end": 1.0, "n_steps": 20, "n_paths_plot": 3,
-                     "n_paths_stats": 200},
-        "ou": {"thetas": [1.0, 2.0], "stationary_variance": 0.5, "x0s": [-2.0, 2.0],
-               "t_end": 2.0, "n_steps": 40, "n_paths_plot": 2, "n_paths_stats": 200},
+        "brownian": {
+            "sigmas": [0.5, 1.0],
+            "t_end": 1.0,
+            "n_steps": 20,
+            "n_paths_plot": 3,
+            "n_paths_stats": 200,
+        },
+        "ou": {
+            "thetas": [1.0, 2.0],
+            "stationary_variance": 0.5,
+            "x0s": [-2.0, 2.0],
+            "t_end": 2.0,
+            "n_steps": 40,
+            "n_paths_plot": 2,
+            "n_paths_stats": 200,
+        },
         "langevin": {"n_steps": 60, "t_end": 3.0, "n_particles": 200, "n_snapshots": 3},
     },
-    "data": {"one_d": {"n_train": 100, "n_val": 50, "n_test": 50},
-             "two_d": {"n_train": 200, "n_val": 50, "n_test": 50,
-                       "datasets": ["gmm5_circle", "moons"]},
-             "images": {"n_val": 50, "n_test": 50}},
+    "data": {
+        "one_d": {"n_train": 100, "n_val": 50, "n_test": 50},
+        "two_d": {"n_train": 200, "n_val": 50, "n_test": 50, "datasets": ["gmm5_circle", "moons"]},
+        "images": {"n_val": 50, "n_test": 50},
+    },
 }
 
 
@@ -42,8 +55,11 @@ def _merge(base: dict, update: dict) -> None:
 
 
 def _run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DEVICE": "cpu"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DEVICE": "cpu",
+    }
     result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -93,8 +109,10 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     assert "SDE primer" in tex and r"laplace\_mixture" in tex
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
-    assert "var_empirical" in json.loads((repo / "results/primer/metrics.json").read_text())[
-        "brownian"]["sigma_0p5"]
+    assert (
+        "var_empirical"
+        in json.loads((repo / "results/primer/metrics.json").read_text())["brownian"]["sigma_0p5"]
+    )
 
     assert "up to date" in _dvc(repo, "repro").stdout
     _run(repo, "git", "add", "-A")
@@ -110,7 +128,8 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     assert "brownian.sigma_3.var_theory" in primer_diff
     assert primer_diff["brownian.sigma_3.var_theory"]["new"] == pytest.approx(9.0)
     assert "results/data/metrics.json" not in diff or not any(
-        k.startswith("one_d") for k in diff["results/data/metrics.json"])
+        k.startswith("one_d") for k in diff["results/data/metrics.json"]
+    )
 
     _edit_params(repo, {"primer": {"ou": {"n_steps": -5}}})
     bad = _dvc(repo, "repro", check=False)

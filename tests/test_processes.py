@@ -24,7 +24,9 @@ def test_brownian_variance_is_sigma2_t(sigma):
     for k, t in [(25, 0.5), (50, 1.0), (100, 2.0)]:
         # Relative std error of a sample variance is sqrt(2 / N) = 1%; 4 sigma tolerance.
         assert path[k].var().item() == pytest.approx(bm.variance(t), rel=0.04)
-        assert path[k].mean().item() == pytest.approx(0.0, abs=4 * (bm.variance(t) / N_PATHS) ** 0.5)
+        assert path[k].mean().item() == pytest.approx(
+            0.0, abs=4 * (bm.variance(t) / N_PATHS) ** 0.5
+        )
 
 
 @pytest.mark.parametrize(("theta", "x0"), [(0.5, 4.0), (2.0, -3.0)])
@@ -42,4 +44,6 @@ def test_ou_is_langevin_for_its_stationary_gaussian():
     ou = OrnsteinUhlenbeck(theta=1.7, sigma=0.9)
     langevin = Langevin(gaussian(0.0, ou.stationary_variance**0.5), sigma=0.9)
     x = torch.linspace(-3, 3, 13)[:, None]
-    assert torch.allclose(langevin.drift(x, torch.tensor(0.0)), ou.drift(x, torch.tensor(0.0)), atol=1e-6)
+    assert torch.allclose(
+        langevin.drift(x, torch.tensor(0.0)), ou.drift(x, torch.tensor(0.0)), atol=1e-6
+    )

@@ -9,7 +9,7 @@ def test_tex_escapes_specials():
 
 
 def test_number_formats():
-    assert num(0.25) == "0.250"
+    assert num(0.25) == "0.25" and num(0.5) == "0.5"
     assert num(3.0e-5) == r"3.00 \times 10^{-5}"
     assert num(-2.1121, 4) == "-2.112"
     assert num(7) == "7" and num(None) == "--"
@@ -18,17 +18,32 @@ def test_number_formats():
 
 
 def test_flatten_nested_params():
-    assert flatten({"a": {"b": 1, "c": {"d": [2]}}, "e": "x"}) == [("a.b", 1), ("a.c.d", [2]), ("e", "x")]
+    assert flatten({"a": {"b": 1, "c": {"d": [2]}}, "e": "x"}) == [
+        ("a.b", 1),
+        ("a.c.d", [2]),
+        ("e", "x"),
+    ]
 
 
 def test_sections_in_file_name_order_and_missing_stages_skipped():
     names = sections()
     assert names == sorted(names) and names[0].startswith("sections/00_")
-    run = {"device": "cpu", "runtime_s": 1.0,
-           "host": {"python": "3", "torch": "2", "cpu_threads": 2, "machine": "x86_64"}}
-    source = render({"title": "T_1 100%", "author": "me", "commit": "abc", "dirty": False,
-                     "metrics": {"other_stage": {"run": run}},
-                     "params": {"other_stage": {"n_steps": 5, "name": "a_b"}}, "manifest": {}})
+    run = {
+        "device": "cpu",
+        "runtime_s": 1.0,
+        "host": {"python": "3", "torch": "2", "cpu_threads": 2, "machine": "x86_64"},
+    }
+    source = render(
+        {
+            "title": "T_1 100%",
+            "author": "me",
+            "commit": "abc",
+            "dirty": False,
+            "metrics": {"other_stage": {"run": run}},
+            "params": {"other_stage": {"n_steps": 5, "name": "a_b"}},
+            "manifest": {},
+        }
+    )
     assert r"\title{T\_1 100\%}" in source
     assert r"\section{SDE primer}" not in source  # no primer metrics, no primer section
     assert r"\texttt{name} & \texttt{a\_b}" in source

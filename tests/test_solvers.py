@@ -78,8 +78,12 @@ def test_euler_maruyama_is_seeded_and_zero_noise_is_euler():
     grid = time_grid(0.0, 1.0, 50)
     x0 = torch.zeros(100, 2)
     drift = lambda x, t: torch.ones_like(x)  # noqa: E731
-    a = euler_maruyama(drift, lambda x, t: torch.ones_like(x), x0, grid, torch.Generator().manual_seed(1))
-    b = euler_maruyama(drift, lambda x, t: torch.ones_like(x), x0, grid, torch.Generator().manual_seed(1))
+    a = euler_maruyama(
+        drift, lambda x, t: torch.ones_like(x), x0, grid, torch.Generator().manual_seed(1)
+    )
+    b = euler_maruyama(
+        drift, lambda x, t: torch.ones_like(x), x0, grid, torch.Generator().manual_seed(1)
+    )
     assert torch.equal(a, b)
     c = euler_maruyama(drift, lambda x, t: torch.zeros_like(x), x0, grid)
     assert torch.allclose(c, odeint(drift, x0, grid, "euler"))
