@@ -19,9 +19,12 @@ DATA = Path("data")
 def main(p, device, out):
     # Load images first: a missing local dataset should fail before anything is written.
     img = p.images
-    images = load_image_data(
-        img.dataset, img.root, img.download, img.n_val, img.n_test, p.seed, img.max_train
-    )
+    try:
+        images = load_image_data(
+            img.dataset, img.root, img.download, img.n_val, img.n_test, p.seed, img.max_train
+        )
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: data.images: {err}") from None
     metrics, files, overview_1d, overview_2d = {"one_d": {}, "two_d": {}}, {}, {}, {}
     for group, spec in (("one_d", p.one_d), ("two_d", p.two_d)):
         for name in spec.datasets:
