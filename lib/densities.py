@@ -27,8 +27,6 @@ class Density:
             for f in dataclasses.fields(self)
             if isinstance(getattr(self, f.name), torch.Tensor)
         }
-        if isinstance(self, Mixture):
-            changes["components"] = tuple(c.to(device) for c in self.components)
         return dataclasses.replace(self, **changes)
 
 
@@ -198,6 +196,10 @@ class Mixture(Density):
     @property
     def dim(self) -> int:
         return self.components[0].dim
+
+    def to(self, device: torch.device | str) -> Mixture:
+        components = tuple(c.to(device) for c in self.components)
+        return Mixture(components, self.weights.to(device))
 
     def _log_joint(self, x: torch.Tensor) -> torch.Tensor:  # (n, K)
         logs = torch.stack([c.log_prob(x) for c in self.components], dim=-1)

@@ -34,6 +34,13 @@ SMOOTH = [
 ALL = {**DENSITIES_1D, **DENSITIES_2D}
 
 
+def _grid_2d(n: int = 1500, lim: float = 15.0) -> tuple[torch.Tensor, float]:
+    """Midpoint-rule nodes (n^2, 2) on [-lim, lim]^2 and the cell area."""
+    h = 2 * lim / n
+    c = -lim + h * (torch.arange(n) + 0.5)
+    return torch.stack(torch.meshgrid(c, c, indexing="ij"), -1).reshape(-1, 2), h * h
+
+
 @pytest.mark.parametrize("name", DENSITIES_1D)
 def test_1d_log_prob_integrates_to_one(name):
     x = torch.linspace(-40, 40, 400_001, dtype=torch.float64)[:, None]
@@ -43,12 +50,9 @@ def test_1d_log_prob_integrates_to_one(name):
 
 @pytest.mark.parametrize("name", DENSITIES_2D)
 def test_2d_log_prob_integrates_to_one(name):
-    # Midpoint rule on a 1500^2 grid; discontinuous densities (box, board) align with the grid.
-    n, lim = 1500, 15.0
-    h = 2 * lim / n
-    c = -lim + h * (torch.arange(n) + 0.5)
-    grid = torch.stack(torch.meshgrid(c, c, indexing="ij"), -1).reshape(-1, 2)
-    mass = DENSITIES_2D[name].log_prob(grid).exp().sum().item() * h * h
+    # Midpoint rule; the edges of the box and the board fall on cell boundaries.
+    grid, area = _grid_2d()
+    mass = DENSITIES_2D[name].log_prob(grid).exp().sum().item() * area
     assert mass == pytest.approx(1.0, abs=2e-3)
 
 
@@ -81,13 +85,10 @@ def test_samples_follow_log_prob(name):
         lpg = density.log_prob(g).double()
         expected = torch.trapezoid(lpg.exp() * lpg, g[:, 0].double()).item()
     else:
-        n, lim = 1500, 15.0
-        h = 2 * lim / n
-        c = -lim + h * (torch.arange(n) + 0.5)
-        grid = torch.stack(torch.meshgrid(c, c, indexing="ij"), -1).reshape(-1, 2)
+        grid, area = _grid_2d()
         lpg = density.log_prob(grid).double()
         p = lpg.exp()
-        expected = (torch.where(p > 0, p * lpg, 0.0)).sum().item() * h * h
+        expected = (torch.where(p > 0, p * lpg, 0.0)).sum().item() * area
     stderr = lp.double().std().item() / math.sqrt(len(lp))
     assert lp.double().mean().item() == pytest.approx(expected, abs=5 * stderr + 2e-3)
 
