@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from lib import densities as D
@@ -74,3 +75,14 @@ def negative_entropy_1d(name: str, lim: float = 40.0, n: int = 400_001) -> float
 def _stable_hash(name: str) -> int:
     """Process-independent small hash (Python's hash() is salted per process)."""
     return sum((i + 1) * ord(c) for i, c in enumerate(name)) % 1_000_003
+
+
+def load_splits(path, device: torch.device | str = "cpu") -> ToySplits:
+    """The train/val/test arrays the data stage wrote to `path` (.npz), as float32 tensors."""
+    with np.load(path, allow_pickle=False) as f:
+        return ToySplits(
+            *(
+                torch.as_tensor(f[k], dtype=torch.float32, device=device)
+                for k in ("train", "val", "test")
+            )
+        )

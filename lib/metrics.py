@@ -38,3 +38,10 @@ def mmd_rbf(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.1, 0.3, 1.0, 3.0, 10
         return torch.exp(-d[None] / h2[:, None, None]).mean(dim=(1, 2))
 
     return (k(dxx) + k(dyy) - 2 * k(dxy)).mean().item()
+
+
+def mean_sd(values) -> dict:
+    """{"mean", "sd", "n"} over seeds (sample sd; 0 for a single value)."""
+    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
+    sd = v.std().item() if len(v) > 1 else 0.0
+    return {"mean": v.mean().item(), "sd": sd, "n": len(v)}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lib.data import DATASETS_1D, DATASETS_2D
 from lib.image_data import IMAGE_DATASETS
+from lib.nets import ACTIVATIONS
 from lib.solvers import ODE_STEPS
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -126,6 +127,96 @@ class DataParams(Section):
     images: ImageParams
 
 
+# --- ode_fit / sde_fit --------------------------------------------------------------------
+
+
+class NetworkParams(Section):
+    hidden: list[PositiveInt] = Field(min_length=1)
+    activation: Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
+    n_freq: Annotated[int, Field(ge=0)]  # Fourier time features (0: t itself)
+
+
+class TrainParams(Section):
+    n_iters: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    eval_every: PositiveInt
+
+
+class OdeTrainParams(TrainParams):
+    method: Literal[tuple(ODE_STEPS)]  # type: ignore[valid-type]
+    n_steps: PositiveInt
+    kinetic_weight: Annotated[float, Field(ge=0)]
+    val_n_steps: PositiveInt  # rk4 steps for the validation log-likelihood (model selection)
+
+
+class OdeEvalParams(Section):
+    methods: list[Literal[tuple(ODE_STEPS)]] = Field(min_length=1)  # type: ignore[valid-type]
+    n_steps: PositiveInt
+    convergence_n_steps: list[PositiveInt] = Field(min_length=2)
+    tight_n_steps: PositiveInt
+    n_objective_batches: Annotated[int, Field(ge=2)]
+
+
+Datasets1D = list[Literal[tuple(DATASETS_1D)]]  # type: ignore[valid-type]
+
+
+class OdeFitParams(Section):
+    datasets: Datasets1D = Field(min_length=1)
+    seeds: list[Seed] = Field(min_length=1)
+    variant_seeds: list[Seed] = Field(min_length=1)
+    networks: dict[str, NetworkParams] = Field(min_length=1)
+    main_network: str
+    train: OdeTrainParams
+    eval: OdeEvalParams
+
+    @model_validator(mode="after")
+    def _main_is_a_network(self):
+        if self.main_network not in self.networks:
+            raise ValueError(
+                f"main_network {self.main_network!r} is not one of networks {list(self.networks)}"
+            )
+        return self
+
+
+class SdeModelParams(NetworkParams):
+    sigma_mode: Literal["learned", "constant"]
+    sigma_value: PositiveFloat  # the constant sigma, or its initial value when learned
+    beta_lik_mode: Literal["fixed", "learned"]
+    beta_lik_value: PositiveFloat  # the fixed beta_lik, or its initial value when learned
+
+
+class SdeTrainParams(TrainParams):
+    n_eval_samples: Annotated[int, Field(ge=2)]  # MC draws per validation point
+
+
+class SdeEvalParams(Section):
+    n_samples: Annotated[int, Field(ge=2)]  # MC draws per test point for the test ELBO
+    n_objective_batches: Annotated[int, Field(ge=2)]
+    n_sde_steps: PositiveInt  # Euler–Maruyama steps for sample paths and the density plot
+    n_density_samples: PositiveInt
+
+
+class SdeFitParams(Section):
+    datasets: Datasets1D = Field(min_length=1)
+    seeds: list[Seed] = Field(min_length=1)
+    model: SdeModelParams
+    train: SdeTrainParams
+    eval: SdeEvalParams
+
+
+# --- complexity -----------------------------------------------------------------------------
+
+
+class ComplexityParams(Section):
+    seed: Seed
+    n_steps: list[PositiveInt] = Field(min_length=2)
+    methods: list[Literal[tuple(ODE_STEPS)]] = Field(min_length=1)  # type: ignore[valid-type]
+    batch_size: PositiveInt
+    hidden: list[PositiveInt] = Field(min_length=1)
+    repeats: PositiveInt
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -137,6 +228,9 @@ class ReportParams(Section):
 SCHEMAS: dict[str, type[Section]] = {
     "primer": PrimerParams,
     "data": DataParams,
+    "ode_fit": OdeFitParams,
+    "sde_fit": SdeFitParams,
+    "complexity": ComplexityParams,
     "report": ReportParams,
 }
 

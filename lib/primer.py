@@ -17,6 +17,7 @@ from lib.metrics import energy_distance, ks_statistic
 from lib.params import BrownianParams, LangevinParams, OUParams
 from lib.processes import BrownianMotion, Langevin, OrnsteinUhlenbeck
 from lib.solvers import euler_maruyama, odeint, time_grid
+from lib.timing import power_law_exponent
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ def solver_orders(methods: list[str], n_steps: list[int]) -> list[SolverOrder]:
             )
             for n in n_steps
         ]
-        slope = np.polyfit(np.log(n_steps), np.log(np.maximum(errors, 1e-300)), 1)[0]
-        runs.append(SolverOrder(method, list(n_steps), errors, float(-slope)))
+        order = -power_law_exponent(n_steps, np.maximum(errors, 1e-300))
+        runs.append(SolverOrder(method, list(n_steps), errors, order))
     return runs
 
 

@@ -43,6 +43,30 @@ TINY = {
         "two_d": {"n_train": 200, "n_val": 50, "n_test": 50, "datasets": ["gmm5_circle", "moons"]},
         "images": {"n_val": 50, "n_test": 50},
     },
+    "ode_fit": {
+        "seeds": [0, 1],
+        "variant_seeds": [0],
+        "networks": {"reference": {"hidden": [8]}, "silu": {"hidden": [8]}},
+        "train": {"n_iters": 12, "batch_size": 32, "eval_every": 6, "n_steps": 3, "val_n_steps": 3},
+        "eval": {
+            "n_steps": 8,
+            "convergence_n_steps": [2, 4],
+            "tight_n_steps": 16,
+            "n_objective_batches": 2,
+        },
+    },
+    "sde_fit": {
+        "seeds": [0],
+        "model": {"hidden": [8]},
+        "train": {"n_iters": 12, "batch_size": 32, "eval_every": 6, "n_eval_samples": 2},
+        "eval": {
+            "n_samples": 4,
+            "n_objective_batches": 2,
+            "n_sde_steps": 10,
+            "n_density_samples": 200,
+        },
+    },
+    "complexity": {"n_steps": [2, 4], "methods": ["euler"], "batch_size": 16, "repeats": 1},
 }
 
 
@@ -100,13 +124,14 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     _run(repo, "git", "commit", "-qm", "tiny params")
 
     first = _dvc(repo, "repro")
-    assert _ran(first.stdout) == {"primer", "data", "report"}
+    assert _ran(first.stdout) == {"primer", "data", "ode_fit", "sde_fit", "complexity", "report"}
     build = repo / "results" / "report" / "build"
     assert (build / "report.tex").exists()
     if shutil.which("latexmk") or os.environ.get("CI"):
         assert (build / "report.pdf").stat().st_size > 10_000
     tex = (build / "report.tex").read_text()
     assert "SDE primer" in tex and r"laplace\_mixture" in tex
+    assert "1D likelihood models" in tex and "CNF rk4" in tex
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (
