@@ -335,8 +335,8 @@ def fit(
     val_elbo: list[float] = []
     val_stderr: list[float] = []
     best_elbo, best_iter, best_state = -math.inf, 0, copy.deepcopy(model.state_dict())
-    val_seed = int(torch.randint(2**62, (), generator=generator))
     val_device = generator.device if generator is not None else val.device
+    val_seed = int(torch.randint(2**62, (), generator=generator, device=val_device))
     start = time.perf_counter()
     bar = tqdm(range(1, n_iters + 1), disable=None if progress else True, desc="sde elbo fit")
     for it in bar:

@@ -17,13 +17,18 @@ from lib.params import ParamsError, Section, load_params
 RESULTS = Path("results")
 
 
-def run_stage(stage: str, body: Callable[[Section, torch.device, Path], dict]) -> None:
+def run_stage(
+    stage: str, body: Callable[[Section, torch.device, Path], dict], threads: int | None = None
+) -> None:
     """Validate params (exit 2 with the message on failure), run `body`, write its metrics.
 
     `body(params, device, out_dir)` writes its artefacts under out_dir and returns the metrics;
     device, run time and versions are added, and metrics.json is written last, so a killed
-    stage never leaves a metrics file behind.
+    stage never leaves a metrics file behind. `threads` caps PyTorch's CPU threads: tiny models
+    (1D flows) run far faster on one thread than on several competing for small kernels.
     """
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         params = load_params(stage)
         device = get_device()

@@ -57,4 +57,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("complexity", main)
+    run_stage("complexity", main, threads=1)  # small 1D models: one thread is fastest

@@ -129,4 +129,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("ode_fit", main)
+    run_stage("ode_fit", main, threads=1)  # small 1D models: one thread is fastest

@@ -105,4 +105,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("sde_fit", main)
+    run_stage("sde_fit", main, threads=1)  # small 1D models: one thread is fastest
