@@ -8,10 +8,9 @@ import torch
 
 from lib import cnf, plots
 from lib.data import expected_log_likelihood, load_splits, make_density
-from lib.io import atomic_path, write_csv
 from lib.metrics import mean_sd
 from lib.nets import MLP
-from lib.stage import run_stage, seeded_generator
+from lib.stage import run_stage, save_fit, seeded_generator
 
 MODELS = Path("models") / "ode_fit"
 
@@ -50,16 +49,15 @@ def main(p, device, out):
             for seed in p.seeds if net_name == p.main_network else p.variant_seeds:
                 field, res = fit_one(p, net, splits, seed, device)
                 tag = f"{name}_{net_name}_seed{seed}"
-                write_csv(
-                    out / "plots" / "train" / f"{tag}.csv",
-                    {"iteration": list(range(1, len(res.train_loss) + 1)), "loss": res.train_loss},
+                save_fit(
+                    out,
+                    MODELS / f"{tag}.pt",
+                    field,
+                    res.train_loss,
+                    res.val_iters,
+                    "val_log_likelihood",
+                    res.val_log_lik,
                 )
-                write_csv(
-                    out / "plots" / "val" / f"{tag}.csv",
-                    {"iteration": res.val_iters, "val_log_likelihood": res.val_log_lik},
-                )
-                with atomic_path(MODELS / f"{tag}.pt") as tmp:
-                    torch.save(field.state_dict(), tmp)
                 test_ll.append(
                     cnf.log_prob(field, splits.test, p.eval.n_steps, "rk4").mean().item()
                 )

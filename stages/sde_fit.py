@@ -8,9 +8,8 @@ import torch
 
 from lib import plots, sde_elbo
 from lib.data import expected_log_likelihood, load_splits, make_density
-from lib.io import atomic_path, write_csv
 from lib.metrics import mean_sd
-from lib.stage import run_stage, seeded_generator
+from lib.stage import run_stage, save_fit, seeded_generator
 
 MODELS = Path("models") / "sde_fit"
 
@@ -52,16 +51,15 @@ def main(p, device, out):
         for seed in p.seeds:
             model, res = fit_one(p, splits, seed, device)
             tag = f"{name}_seed{seed}"
-            write_csv(
-                out / "plots" / "train" / f"{tag}.csv",
-                {"iteration": list(range(1, len(res.train_loss) + 1)), "loss": res.train_loss},
+            save_fit(
+                out,
+                MODELS / f"{tag}.pt",
+                model,
+                res.train_loss,
+                res.val_iters,
+                "val_elbo",
+                res.val_elbo,
             )
-            write_csv(
-                out / "plots" / "val" / f"{tag}.csv",
-                {"iteration": res.val_iters, "val_elbo": res.val_elbo},
-            )
-            with atomic_path(MODELS / f"{tag}.pt") as tmp:
-                torch.save(model.state_dict(), tmp)
             gen = seeded_generator(seed + 10_000, device)
             value, stderr = sde_elbo.evaluate_elbo(model, splits.test, p.eval.n_samples, gen)
             elbos.append(value)
