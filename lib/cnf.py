@@ -1,30 +1,28 @@
 """Continuous normalizing flow (CNF): exact log-likelihood by the instantaneous change of variables.
 
-Base N(0, I) at t = 0, data at t = 1, dx/dt = f(x, t). Along a trajectory
-d log p_t(x_t) / dt = -div f(x_t, t), hence
+Base N(0, I) at t = 0 (or the base a `StandardizedField` carries), data at t = 1,
+dx/dt = f(x, t). Along a trajectory d log p_t(x_t) / dt = -div f(x_t, t), hence
 
-    log p_1(y) = log N(x_0; 0, I) - int_0^1 div f(x_t, t) dt,    x_1 = y.
+    log p_1(y) = log p_0(x_0) - int_0^1 div f(x_t, t) dt,    x_1 = y.
 
 `log_prob` solves the augmented state [x, l] with dl/dt = div f backwards from [y, 0] at t = 1:
 then l(0) = -int_0^1 div f dt, and both parts share one solver and one time grid. A third
-coordinate accumulates the kinetic energy int_0^1 |f|^2 dt, an optional training regulariser.
+coordinate accumulates the kinetic energy int_0^1 |f / s|^2 dt (s the base's std), an optional
+training regulariser.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from lib.densities import Gaussian
 from lib.solvers import Field, odeint, time_grid
-
-LrSchedule = Literal["constant", "cosine"]
+from lib.training import LrSchedule
+from lib.training import train as train_loop
 
 
 def divergence(
@@ -57,18 +55,57 @@ def standard_normal_log_prob(x: torch.Tensor) -> torch.Tensor:
     return -0.5 * (x**2).sum(-1) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
 
 
+class StandardizedField(nn.Module):
+    """A CNF in standardized coordinates u = (x - shift) / scale, written in data coordinates.
+
+    f(x, t) = scale * net((x - shift) / scale, t) from the base N(shift, diag(scale^2)): then
+    x_t = shift + scale * u_t with u_t the flow of `net` from N(0, I), i.e. a fixed affine
+    bijection after a standard CNF, so the network sees inputs of order one whatever the
+    data's location and spread. shift and scale are the training data's moments (buffers, saved
+    with the weights); log-likelihoods stay exact, the affine map's log-det included.
+    """
+
+    def __init__(self, net: nn.Module, shift: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.net = net
+        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32).reshape(-1))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).reshape(-1))
+
+    @classmethod
+    def from_data(cls, net: nn.Module, data: torch.Tensor) -> StandardizedField:
+        """shift, scale = the mean and standard deviation of data (n, d) per coordinate."""
+        return cls(net, data.mean(0), data.std(0)).to(data.device)
+
+    @property
+    def base(self) -> Gaussian:
+        return Gaussian(self.shift, self.scale)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.net((x - self.shift) / self.scale, t)
+
+
+def base_of(field: Field, dim: int, like: torch.Tensor) -> Gaussian:
+    """The base distribution at t = 0: the field's own (`StandardizedField`) or N(0, I)."""
+    base = getattr(field, "base", None)
+    if base is not None:
+        return base
+    return Gaussian(like.new_zeros(dim), like.new_ones(dim))
+
+
 def integrate_to_base(
     field: Field, y: torch.Tensor, n_steps: int, method: str = "rk4", create_graph: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Solve [x, l, k]' = [f, div f, -|f|^2] from [y, 0, 0] at t = 1 back to t = 0.
 
     Returns x_0 (n, d), l(0) = -int_0^1 div f(x_t, t) dt (n,), the log-density change, and
-    k(0) = int_0^1 |f(x_t, t)|^2 dt (n,), the kinetic energy of the path (a regulariser).
+    k(0) = int_0^1 |f(x_t, t) / s|^2 dt (n,), the kinetic energy of the path in units of the
+    base's standard deviation s (a regulariser whose weight does not depend on the data's scale).
     """
+    inv_var = 1.0 / base_of(field, y.shape[-1], y).std ** 2  # (d,)
 
     def augmented(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # z = [x, l, k]: (n, d + 2)
         f, div = divergence(field, z[:, :-2], t, create_graph)
-        kinetic = (f**2).sum(-1)  # minus sign below: the backward solve then returns +int |f|^2
+        kinetic = (f**2 * inv_var).sum(-1)  # minus sign below: the backward solve returns +int
         return torch.cat([f, div[:, None], -kinetic[:, None]], dim=-1)
 
     z1 = torch.cat([y, y.new_zeros(len(y), 2)], dim=-1)
@@ -81,13 +118,13 @@ def integrate_to_base(
 def log_prob(
     field: Field, y: torch.Tensor, n_steps: int, method: str = "rk4", create_graph: bool = False
 ) -> torch.Tensor:
-    """log p_1(y) = log N(x_0; 0, I) - int_0^1 div f(x_t, t) dt: y (n, d) -> (n,).
+    """log p_1(y) = log p_0(x_0) - int_0^1 div f(x_t, t) dt: y (n, d) -> (n,).
 
     create_graph=True: differentiable w.r.t. the field's parameters (maximum likelihood);
     False: no graph is kept (evaluation).
     """
     x0, delta, _ = integrate_to_base(field, y, n_steps, method, create_graph)
-    return standard_normal_log_prob(x0) + delta
+    return base_of(field, y.shape[-1], y).log_prob(x0) + delta
 
 
 def sample(
@@ -101,12 +138,14 @@ def sample(
     dtype: torch.dtype = torch.float32,
     return_path: bool = False,
 ) -> torch.Tensor:
-    """x_0 ~ N(0, I) pushed forwards to t = 1: (n, dim), or the path (n_steps + 1, n, dim).
+    """x_0 ~ base pushed forwards to t = 1: (n, dim), or the path (n_steps + 1, n, dim).
 
     The noise is drawn on the generator's device, so a seed gives the same draws on any device.
     """
     noise_device = generator.device if generator is not None else device
-    x0 = torch.randn(n, dim, generator=generator, device=noise_device, dtype=dtype).to(device)
+    eps = torch.randn(n, dim, generator=generator, device=noise_device, dtype=dtype).to(device)
+    base = base_of(field, dim, eps)
+    x0 = base.mean + base.std * eps
     with torch.no_grad():
         return odeint(field, x0, time_grid(0.0, 1.0, n_steps, device, dtype), method, return_path)
 
@@ -139,53 +178,46 @@ def fit(
     generator: torch.Generator | None = None,
     progress: bool = True,
 ) -> FitResult:
-    """Maximum likelihood with Adam: minimise -mean log p_1(y) over mini-batches of `train`.
+    """Maximum likelihood with `lib.training.train`: minimise -mean log p_1(y) over mini-batches.
 
     The validation log-likelihood (solver eval_method / eval_n_steps, default the training ones)
-    is measured every eval_every iterations and at the end; the best parameters are kept and
-    loaded back into `field` (early stopping by selection). Batches are drawn without replacement
-    from `generator` (CPU); batch_size >= len(train) means full batch. kinetic_weight > 0 adds
-    lambda E int_0^1 |f|^2 dt: it favours straight paths, which a coarse training grid integrates
-    well, so the flow cannot exploit the solver's error; keep lambda small (~1e-3), as it also pulls
-    the density towards the base (lambda = 0.05 cost 0.07 nats on the Laplace mixture).
+    is measured every eval_every iterations and at the end; the best parameters are loaded back
+    into `field` (early stopping by selection). Batches are drawn without replacement from
+    `generator` (CPU); batch_size >= len(train) means full batch. kinetic_weight > 0 adds
+    lambda E int_0^1 |f / s|^2 dt (s the base's std): it favours straight paths, which a coarse
+    training grid integrates well, so the flow cannot exploit the solver's error; keep lambda
+    small (~1e-3), as it also pulls the density towards the base.
     """
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; allowed: ['constant', 'cosine']")
     eval_n_steps = eval_n_steps or n_steps
     eval_method = eval_method or method
-    optimizer = torch.optim.Adam(field.parameters(), lr=lr)
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_iters)
-        if lr_schedule == "cosine"
-        else None
-    )
-    train_loss: list[float] = []
-    val_iters: list[int] = []
-    val_log_lik: list[float] = []
-    best_ll, best_iter, best_state = -math.inf, 0, copy.deepcopy(field.state_dict())
-    start = time.perf_counter()
-    bar = tqdm(range(1, n_iters + 1), disable=None if progress else True, desc="cnf fit")
-    for it in bar:
+    base = base_of(field, train.shape[-1], train)
+    nll_history: list[float] = []
+
+    def loss(it: int) -> torch.Tensor:
         idx = torch.randperm(len(train), generator=generator)[:batch_size].to(train.device)
         x0, delta, kinetic = integrate_to_base(field, train[idx], n_steps, method, True)
-        nll = -(standard_normal_log_prob(x0) + delta).mean()
-        optimizer.zero_grad(set_to_none=True)
-        (nll + kinetic_weight * kinetic.mean()).backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        train_loss.append(nll.item())
-        if it % eval_every == 0 or it == n_iters:
-            ll = log_prob(field, val, eval_n_steps, eval_method).mean().item()
-            val_iters.append(it)
-            val_log_lik.append(ll)
-            if ll > best_ll:  # a NaN never wins
-                best_ll, best_iter = ll, it
-                best_state = copy.deepcopy(field.state_dict())
-            bar.set_postfix(loss=f"{train_loss[-1]:.4f}", val_ll=f"{ll:.4f}", best=f"{best_ll:.4f}")
-    field.load_state_dict(best_state)
+        nll = -(base.log_prob(x0) + delta).mean()
+        nll_history.append(nll.item())
+        return nll + kinetic_weight * kinetic.mean()
+
+    result = train_loop(
+        field,
+        loss,
+        n_iters=n_iters,
+        lr=lr,
+        lr_schedule=lr_schedule,
+        validate=lambda f: log_prob(f, val, eval_n_steps, eval_method).mean().item(),
+        eval_every=eval_every,
+        progress=progress,
+        desc="cnf fit",
+    )
     return FitResult(
-        train_loss, val_iters, val_log_lik, best_ll, best_iter, time.perf_counter() - start
+        nll_history,
+        result.val_iters,
+        result.val_values,
+        result.best_value,
+        result.best_iter,
+        result.seconds,
     )
 
 

@@ -15,9 +15,7 @@ with density p this costs H(p * N(0, beta_lik^2)) - H(p) ~ beta_lik^2 Fisher(p) 
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -25,14 +23,14 @@ from typing import Literal, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from lib.nets import MLP, Activation
 from lib.solvers import Field, euler_maruyama, time_grid
+from lib.training import LrSchedule
+from lib.training import train as train_loop
 
 SigmaMode = Literal["learned", "constant"]
 BetaLikMode = Literal["fixed", "learned"]
-LrSchedule = Literal["constant", "cosine"]
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -313,8 +311,8 @@ def fit(
     generator: torch.Generator | None = None,
     progress: bool = True,
 ) -> FitResult:
-    """Adam on the one-sample -mean ELBO of mini-batches of `train` (parameters with
-    requires_grad only, so parts can be frozen).
+    """`lib.training.train` on the one-sample -mean ELBO of mini-batches of `train` (parameters
+    with requires_grad only, so parts can be frozen).
 
     The validation ELBO (n_eval_samples draws per point) is measured every eval_every iterations
     and at the end, always with the same (t, eps) draws: common random numbers, so checkpoints are
@@ -322,51 +320,39 @@ def fit(
     parameters are loaded back into `model`. Batches are drawn without replacement from
     `generator` (CPU), which also draws the ELBO's noise and the validation seed.
     """
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; allowed: ['constant', 'cosine']")
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_iters)
-        if lr_schedule == "cosine"
-        else None
-    )
-    train_loss: list[float] = []
-    val_iters: list[int] = []
-    val_elbo: list[float] = []
-    val_stderr: list[float] = []
-    best_elbo, best_iter, best_state = -math.inf, 0, copy.deepcopy(model.state_dict())
     val_device = generator.device if generator is not None else val.device
     val_seed = int(torch.randint(2**62, (), generator=generator, device=val_device))
-    start = time.perf_counter()
-    bar = tqdm(range(1, n_iters + 1), disable=None if progress else True, desc="sde elbo fit")
-    for it in bar:
+    val_stderr: list[float] = []
+
+    def loss(it: int) -> torch.Tensor:
         idx = torch.randperm(len(train), generator=generator)[:batch_size].to(train.device)
-        loss = -elbo(model, train[idx], 1, generator).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        train_loss.append(loss.item())
-        if it % eval_every == 0 or it == n_iters:
-            val_generator = torch.Generator(device=val_device).manual_seed(val_seed)
-            value, stderr = evaluate_elbo(model, val, n_eval_samples, val_generator)
-            val_iters.append(it)
-            val_elbo.append(value)
-            val_stderr.append(stderr)
-            if value > best_elbo:  # a NaN never wins
-                best_elbo, best_iter = value, it
-                best_state = copy.deepcopy(model.state_dict())
-            bar.set_postfix(loss=f"{loss.item():.4f}", val=f"{value:.4f}", best=f"{best_elbo:.4f}")
-    model.load_state_dict(best_state)
+        return -elbo(model, train[idx], 1, generator).mean()
+
+    def validate(m: SDEModel) -> float:
+        val_generator = torch.Generator(device=val_device).manual_seed(val_seed)
+        value, stderr = evaluate_elbo(m, val, n_eval_samples, val_generator)
+        val_stderr.append(stderr)
+        return value
+
+    result = train_loop(
+        model,
+        loss,
+        n_iters=n_iters,
+        lr=lr,
+        lr_schedule=lr_schedule,
+        validate=validate,
+        eval_every=eval_every,
+        progress=progress,
+        desc="sde elbo fit",
+    )
     return FitResult(
-        train_loss,
-        val_iters,
-        val_elbo,
+        result.train_loss,
+        result.val_iters,
+        result.val_values,
         val_stderr,
-        best_elbo,
-        best_iter,
-        time.perf_counter() - start,
+        result.best_value,
+        result.best_iter,
+        result.seconds,
     )
 
 

@@ -7,7 +7,14 @@ import pytest
 import torch
 from scipy.integrate import quad
 
-from lib.cnf import divergence, fit, integrate_to_base, log_prob, sample
+from lib.cnf import (
+    StandardizedField,
+    divergence,
+    fit,
+    integrate_to_base,
+    log_prob,
+    sample,
+)
 from lib.data import make_density, make_splits
 from lib.nets import MLP
 from lib.solvers import odeint, time_grid
@@ -148,6 +155,34 @@ def test_samples_of_linear_flow_have_its_marginal():
     # 4 standard errors at n = 20000: mean 4 sqrt(var/n) = 0.047, variance 4 var sqrt(2/n) = 0.11.
     assert x1.mean().item() == pytest.approx(c, abs=0.047)
     assert x1.var().item() == pytest.approx(var, abs=0.11)
+
+
+def test_standardized_field_is_an_affine_map_after_a_standard_cnf():
+    """log p(y) = log p_u((y - shift) / scale) - sum log scale, and samples are shift + scale u
+    (RK4 is affine-equivariant, so the two solves agree to rounding)."""
+    net = _random_mlp(2)
+    shift, scale = torch.tensor([3.0, -1.0]), torch.tensor([5.0, 0.5])
+    flow = StandardizedField(net, shift, scale)
+    y = torch.randn(64, 2) * scale + shift
+    expected = log_prob(net, (y - shift) / scale, 40, "rk4") - torch.log(scale).sum()
+    torch.testing.assert_close(log_prob(flow, y, 40, "rk4"), expected, atol=2e-5, rtol=0)
+    u = sample(net, 32, 2, 20, "rk4", torch.Generator().manual_seed(1))
+    x = sample(flow, 32, 2, 20, "rk4", torch.Generator().manual_seed(1))
+    torch.testing.assert_close(x, shift + scale * u, atol=1e-5, rtol=0)
+
+
+def test_standardized_zero_field_is_the_fitted_gaussian():
+    """With a zero network the flow is its base N(mean, sd^2) of the data: exact density, and a
+    kinetic energy of zero."""
+    net = MLP(1, 1, [8])
+    torch.nn.init.zeros_(net.net[-1].weight)
+    torch.nn.init.zeros_(net.net[-1].bias)
+    data = torch.randn(500, 1) * 3 + 2
+    flow = StandardizedField.from_data(net, data)
+    y = torch.linspace(-5, 9, 15)[:, None]
+    truth = _gaussian_log_pdf(y[:, 0], data.mean().item(), math.log(data.std().item()))
+    torch.testing.assert_close(log_prob(flow, y, 5, "euler"), truth, atol=1e-5, rtol=0)
+    assert integrate_to_base(flow, y, 5, "euler")[2].abs().max() == 0
 
 
 def test_fit_gaussian_reaches_true_log_likelihood():
