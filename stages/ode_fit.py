@@ -8,19 +8,29 @@ import torch
 
 from lib import cnf, plots
 from lib.data import expected_log_likelihood, load_splits, make_density
+from lib.device import get_device
 from lib.metrics import mean_sd
 from lib.nets import MLP
+from lib.parallel import map_jobs
 from lib.stage import run_stage, save_fit, seeded_generator
 
 MODELS = Path("models") / "ode_fit"
 
 
-def fit_one(p, net, splits, seed, device):
-    """Train one drift network on one dataset with one seed; returns (field, FitResult)."""
+def build(net, train: torch.Tensor) -> torch.nn.Module:
+    """The drift network, standardized by the training data's moments if asked."""
+    mlp = MLP(1, 1, net.hidden, net.activation, net.n_freq).to(train.device)
+    return cnf.StandardizedField.from_data(mlp, train) if net.standardize else mlp
+
+
+def fit_job(job: tuple) -> dict:
+    """Fit one drift network on one dataset with one seed and score it on the test set."""
+    p, name, net_name, seed = job
+    device = get_device()
+    splits = load_splits(Path("data") / "one_d" / f"{name}.npz", device)
     torch.manual_seed(seed)
-    field = MLP(1, 1, net.hidden, net.activation, net.n_freq).to(device)
-    t = p.train
-    result = cnf.fit(
+    field, t = build(p.networks[net_name], splits.train), p.train
+    res = cnf.fit(
         field,
         splits.train,
         splits.val,
@@ -34,94 +44,106 @@ def fit_one(p, net, splits, seed, device):
         eval_method="rk4",
         kinetic_weight=t.kinetic_weight,
         generator=torch.Generator().manual_seed(seed),
+        progress=False,
     )
-    return field, result
+    methods = p.eval.methods if net_name == p.main_network else ["rk4"]
+    test_ll = {
+        m: cnf.log_prob(field, splits.test, p.eval.n_steps, m).mean().item() for m in methods
+    }
+    objective_sd = cnf.objective_sd(
+        field,
+        splits.train,
+        t.batch_size,
+        p.eval.n_objective_batches,
+        t.n_steps,
+        t.method,
+        torch.Generator().manual_seed(seed),
+    )
+    state = {k: v.cpu() for k, v in field.state_dict().items()}
+    return {"job": job[1:], "state": state, "fit": res, "test_ll": test_ll, "obj_sd": objective_sd}
+
+
+def figures(p, name, splits, field, device, out) -> dict:
+    """Density, trajectories and integrator convergence of the main network's first seed."""
+    convergence = cnf.integrator_convergence(
+        field,
+        splits.test,
+        p.eval.methods,
+        sorted({*p.eval.convergence_n_steps, p.eval.n_steps}),
+        p.eval.tight_n_steps,
+    )
+    plots.density_fit_1d(
+        name,
+        splits.train.cpu(),
+        make_density(name),
+        lambda y: cnf.log_prob(field, y.to(device), p.eval.n_steps, "rk4").cpu(),
+        out / "figures" / f"density_{name}.png",
+    )
+    gen = seeded_generator(p.seeds[0], device)
+    paths = cnf.sample(field, 40, 1, 100, "rk4", gen, device, return_path=True)
+    plots.sample_paths_1d(
+        paths.cpu(), f"CNF trajectories, {name}", out / "figures" / f"paths_{name}.png"
+    )
+    plots.integrator_convergence(convergence, name, out / "figures" / f"integrators_{name}.png")
+    return convergence
 
 
 def main(p, device, out):
+    jobs = [
+        (p, name, net, seed)
+        for name in p.datasets
+        for net in p.networks
+        for seed in (p.seeds if net == p.main_network else p.variant_seeds)
+    ]
+    results = map_jobs(fit_job, jobs, device)
+    data = {
+        name: load_splits(Path("data") / "one_d" / f"{name}.npz", device) for name in p.datasets
+    }
+    for r in results:
+        name, net, seed = r["job"]
+        field = build(p.networks[net], data[name].train)
+        field.load_state_dict(r["state"])
+        r["field"] = field
+        fit = r["fit"]
+        save_fit(
+            out,
+            MODELS / f"{name}_{net}_seed{seed}.pt",
+            field,
+            fit.train_loss,
+            fit.val_iters,
+            "val_log_likelihood",
+            fit.val_log_lik,
+        )
+
     metrics = {}
     for name in p.datasets:
-        splits = load_splits(Path("data") / "one_d" / f"{name}.npz", device)
+        splits = data[name]
         truth = expected_log_likelihood(name, splits.test.cpu()).mean
-        per_net, integrators, objective_sd = {}, {m: [] for m in p.eval.methods}, []
-        for net_name, net in p.networks.items():
-            test_ll, seconds = [], []
-            for seed in p.seeds if net_name == p.main_network else p.variant_seeds:
-                field, res = fit_one(p, net, splits, seed, device)
-                tag = f"{name}_{net_name}_seed{seed}"
-                save_fit(
-                    out,
-                    MODELS / f"{tag}.pt",
-                    field,
-                    res.train_loss,
-                    res.val_iters,
-                    "val_log_likelihood",
-                    res.val_log_lik,
-                )
-                test_ll.append(
-                    cnf.log_prob(field, splits.test, p.eval.n_steps, "rk4").mean().item()
-                )
-                seconds.append(res.seconds)
-                if net_name != p.main_network:
-                    continue
-                for m in p.eval.methods:
-                    integrators[m].append(
-                        cnf.log_prob(field, splits.test, p.eval.n_steps, m).mean().item()
-                    )
-                objective_sd.append(
-                    cnf.objective_sd(
-                        field,
-                        splits.train,
-                        p.train.batch_size,
-                        p.eval.n_objective_batches,
-                        p.train.n_steps,
-                        p.train.method,
-                        torch.Generator().manual_seed(seed),
-                    )
-                )
-                if seed == p.seeds[0]:
-                    main_field = field
-            ll = mean_sd(test_ll)
-            per_net[net_name] = {
+        mine = [r for r in results if r["job"][0] == name]
+        main = [r for r in mine if r["job"][1] == p.main_network]
+        per_net = {}
+        for net in p.networks:
+            runs = [r for r in mine if r["job"][1] == net]
+            ll = mean_sd([r["test_ll"]["rk4"] for r in runs])
+            seconds = mean_sd([r["fit"].seconds for r in runs])["mean"]
+            per_net[net] = {
                 "test_log_likelihood": ll,
                 "gap": ll["mean"] - truth,
-                "train_seconds": mean_sd(seconds)["mean"],
+                "train_seconds": seconds,
             }
-
-        convergence = cnf.integrator_convergence(
-            main_field,
-            splits.test,
-            p.eval.methods,
-            sorted({*p.eval.convergence_n_steps, p.eval.n_steps}),
-            p.eval.tight_n_steps,
-        )
-        gen = seeded_generator(p.seeds[0], device)
-        plots.density_fit_1d(
-            name,
-            splits.train.cpu(),
-            make_density(name),
-            lambda y, f=main_field: cnf.log_prob(f, y.to(device), p.eval.n_steps, "rk4").cpu(),
-            out / "figures" / f"density_{name}.png",
-        )
-        paths = cnf.sample(main_field, 40, 1, 100, "rk4", gen, device, return_path=True)
-        plots.sample_paths_1d(
-            paths.cpu(), f"CNF trajectories, {name}", out / "figures" / f"paths_{name}.png"
-        )
-        plots.integrator_convergence(convergence, name, out / "figures" / f"integrators_{name}.png")
-
-        main = per_net[p.main_network]["test_log_likelihood"]
+        convergence = figures(p, name, splits, main[0]["field"], device, out)
+        ll = per_net[p.main_network]["test_log_likelihood"]
+        at_eval = convergence["n_steps"].index(p.eval.n_steps)
         metrics[name] = {
             "truth": truth,
-            "test_log_likelihood": main,
-            "gap": main["mean"] - truth,
+            "test_log_likelihood": ll,
+            "gap": ll["mean"] - truth,
             "networks": per_net,
-            "integrators": {m: mean_sd(v) for m, v in integrators.items()},
-            "eval_error_vs_tight": convergence["errors"]["rk4"][
-                convergence["n_steps"].index(p.eval.n_steps)
-            ]
+            "integrators": {m: mean_sd([r["test_ll"][m] for r in main]) for m in p.eval.methods},
+            "eval_error_vs_tight": convergence["errors"]["rk4"][at_eval]
             if "rk4" in p.eval.methods
             else None,
-            "objective_sd": mean_sd(objective_sd)["mean"],
+            "objective_sd": mean_sd([r["obj_sd"] for r in main])["mean"],
         }
     return metrics
 
