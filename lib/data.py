@@ -26,6 +26,8 @@ DATASETS_2D: dict[str, Callable[[], D.Density | D.TwoMoons]] = {
     "moons": lambda: D.TwoMoons(noise=0.08, scale=3.0),
 }
 
+DATASETS_WITH_DENSITY = tuple(n for n, make in DATASETS_2D.items() if hasattr(make(), "log_prob"))
+
 
 def make_density(name: str):
     """The density of a named 1D or 2D dataset."""

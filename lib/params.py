@@ -12,9 +12,12 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lib.data import DATASETS_1D, DATASETS_2D
+from lib.data import DATASETS_1D, DATASETS_2D, DATASETS_WITH_DENSITY
+from lib.flow_matching import COUPLINGS
 from lib.image_data import IMAGE_DATASETS
 from lib.nets import ACTIVATIONS
+from lib.paths import SCHEDULES
+from lib.score_matching import LOSSES as SCORE_LOSSES
 from lib.solvers import ODE_STEPS
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -136,6 +139,10 @@ class NetworkParams(Section):
     n_freq: Annotated[int, Field(ge=0)]  # Fourier time features (0: t itself)
 
 
+class CnfNetworkParams(NetworkParams):
+    standardize: bool  # the flow acts on (y - mean) / sd of the training data (exact log-det)
+
+
 class TrainParams(Section):
     n_iters: PositiveInt
     batch_size: PositiveInt
@@ -165,7 +172,7 @@ class OdeFitParams(Section):
     datasets: Datasets1D = Field(min_length=1)
     seeds: list[Seed] = Field(min_length=1)
     variant_seeds: list[Seed] = Field(min_length=1)
-    networks: dict[str, NetworkParams] = Field(min_length=1)
+    networks: dict[str, CnfNetworkParams] = Field(min_length=1)
     main_network: str
     train: OdeTrainParams
     eval: OdeEvalParams
@@ -217,6 +224,93 @@ class ComplexityParams(Section):
     repeats: PositiveInt
 
 
+# --- flow2d ---------------------------------------------------------------------------------
+
+Schedule = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
+OdeMethod = Literal[tuple(ODE_STEPS)]  # type: ignore[valid-type]
+Dataset2D = Literal[tuple(DATASETS_2D)]  # type: ignore[valid-type]
+UnitFloat = Annotated[float, Field(ge=0, le=1)]
+
+
+class CorruptionParams(Section):
+    schedules: list[Schedule] = Field(min_length=1)
+    n_points: PositiveInt
+    times: list[UnitFloat] = Field(min_length=2)
+
+
+class FlowVariantParams(Section):
+    schedule: Schedule
+    coupling: Literal[tuple(COUPLINGS)]  # type: ignore[valid-type]
+    n_iters: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    lr_schedule: Literal["constant", "cosine"]
+    ema_decay: Annotated[float, Field(ge=0, lt=1)] | None
+    finetune_iters: Annotated[int, Field(ge=0)]  # exact maximum likelihood after flow matching
+    finetune_lr: PositiveFloat
+
+
+class Flow2dEvalParams(Section):
+    n_test: PositiveInt  # test points for the log-likelihood and the sample distances
+    ll_n_steps: PositiveInt  # rk4 steps of the log-likelihood
+    tight_n_steps: PositiveInt  # rk4 steps of the reference solve that checks its accuracy
+    n_samples: PositiveInt  # generated points per sample distance
+    sample_method: OdeMethod
+    sample_n_steps: PositiveInt
+    n_plot: PositiveInt  # points of the path-vs-generated scatter and the trajectories
+    plot_method: OdeMethod
+    plot_n_steps: PositiveInt
+    sweep_methods: list[OdeMethod] = Field(min_length=1)
+    sweep_n_steps: list[PositiveInt] = Field(min_length=2)
+
+
+class ScoreParams(Section):
+    loss: Literal[tuple(SCORE_LOSSES)]  # type: ignore[valid-type]
+    n_iters: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    sigmas: list[Annotated[float, Field(ge=0)]] = Field(min_length=2)
+    n_steps: PositiveInt  # Euler–Maruyama steps
+
+
+class TransportParams(Section):
+    pairs: list[Annotated[list[Dataset2D], Field(min_length=2, max_length=2)]] = Field(
+        min_length=1
+    )  # [source, target]
+    couplings: list[Literal[tuple(COUPLINGS)]] = Field(min_length=1)  # type: ignore[valid-type]
+    seeds: list[Seed] = Field(min_length=1)
+    schedule: Schedule
+    n_iters: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    sweep_n_steps: list[PositiveInt] = Field(min_length=2)  # Euler steps
+
+
+class Flow2dParams(Section):
+    dataset: Dataset2D
+    seeds: list[Seed] = Field(min_length=1)
+    network: NetworkParams
+    corruption: CorruptionParams
+    variants: dict[str, FlowVariantParams] = Field(min_length=1)
+    main_variant: str
+    eval: Flow2dEvalParams
+    score: ScoreParams
+    transport: TransportParams
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if self.main_variant not in self.variants:
+            raise ValueError(
+                f"main_variant {self.main_variant!r} is not one of variants {list(self.variants)}"
+            )
+        if self.dataset not in DATASETS_WITH_DENSITY:
+            raise ValueError(
+                f"dataset {self.dataset!r} has no exact density (log-likelihoods need one); "
+                f"allowed: {sorted(DATASETS_WITH_DENSITY)}"
+            )
+        return self
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -231,6 +325,7 @@ SCHEMAS: dict[str, type[Section]] = {
     "ode_fit": OdeFitParams,
     "sde_fit": SdeFitParams,
     "complexity": ComplexityParams,
+    "flow2d": Flow2dParams,
     "report": ReportParams,
 }
 

@@ -76,8 +76,9 @@ def save_fit(
         out_dir / "plots" / "train" / f"{tag}.csv",
         {"iteration": list(range(1, len(train_loss) + 1)), "loss": train_loss},
     )
-    write_csv(
-        out_dir / "plots" / "val" / f"{tag}.csv", {"iteration": val_iters, val_name: val_values}
-    )
+    if val_iters:  # models trained without validation have no validation curve
+        write_csv(
+            out_dir / "plots" / "val" / f"{tag}.csv", {"iteration": val_iters, val_name: val_values}
+        )
     with atomic_path(model_path) as tmp:
         torch.save(model.state_dict(), tmp)

@@ -40,7 +40,12 @@ TINY = {
     },
     "data": {
         "one_d": {"n_train": 100, "n_val": 50, "n_test": 50},
-        "two_d": {"n_train": 200, "n_val": 50, "n_test": 50, "datasets": ["gmm5_circle", "moons"]},
+        "two_d": {
+            "n_train": 200,
+            "n_val": 50,
+            "n_test": 50,
+            "datasets": ["gmm5_circle", "gmm8_circle", "moons", "cats", "dogs"],
+        },
         "images": {"n_val": 50, "n_test": 50},
     },
     "ode_fit": {
@@ -67,6 +72,27 @@ TINY = {
         },
     },
     "complexity": {"n_steps": [2, 4], "methods": ["euler"], "batch_size": 16, "repeats": 1},
+    "flow2d": {
+        "seeds": [0, 1],
+        "network": {"hidden": [16, 16]},
+        "corruption": {"n_points": 100},
+        "variants": {
+            "reference": {"n_iters": 20, "batch_size": 64},
+            "tuned": {"n_iters": 20, "batch_size": 64, "finetune_iters": 4},
+        },
+        "eval": {
+            "n_test": 50,
+            "ll_n_steps": 4,
+            "tight_n_steps": 8,
+            "n_samples": 50,
+            "sample_n_steps": 4,
+            "n_plot": 30,
+            "plot_n_steps": 20,
+            "sweep_n_steps": [1, 2],
+        },
+        "score": {"n_iters": 20, "batch_size": 64, "n_steps": 10, "sigmas": [0.0, 1.0]},
+        "transport": {"n_iters": 20, "batch_size": 32, "sweep_n_steps": [1, 4]},
+    },
 }
 
 
@@ -124,7 +150,15 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     _run(repo, "git", "commit", "-qm", "tiny params")
 
     first = _dvc(repo, "repro")
-    assert _ran(first.stdout) == {"primer", "data", "ode_fit", "sde_fit", "complexity", "report"}
+    assert _ran(first.stdout) == {
+        "primer",
+        "data",
+        "ode_fit",
+        "sde_fit",
+        "complexity",
+        "flow2d",
+        "report",
+    }
     build = repo / "results" / "report" / "build"
     assert (build / "report.tex").exists()
     if shutil.which("latexmk") or os.environ.get("CI"):
