@@ -175,6 +175,7 @@ def fit(
     eval_method: str | None = None,
     lr_schedule: LrSchedule = "cosine",
     kinetic_weight: float = 0.0,
+    validate_start: bool = False,
     generator: torch.Generator | None = None,
     progress: bool = True,
 ) -> FitResult:
@@ -186,7 +187,8 @@ def fit(
     `generator` (CPU); batch_size >= len(train) means full batch. kinetic_weight > 0 adds
     lambda E int_0^1 |f / s|^2 dt (s the base's std): it favours straight paths, which a coarse
     training grid integrates well, so the flow cannot exploit the solver's error; keep lambda
-    small (~1e-3), as it also pulls the density towards the base.
+    small (~1e-3), as it also pulls the density towards the base. validate_start: the starting
+    weights are a candidate too (fine-tuning a pretrained field never ends worse on validation).
     """
     eval_n_steps = eval_n_steps or n_steps
     eval_method = eval_method or method
@@ -208,6 +210,7 @@ def fit(
         lr_schedule=lr_schedule,
         validate=lambda f: log_prob(f, val, eval_n_steps, eval_method).mean().item(),
         eval_every=eval_every,
+        validate_start=validate_start,
         progress=progress,
         desc="cnf fit",
     )

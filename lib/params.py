@@ -238,6 +238,15 @@ class CorruptionParams(Section):
     times: list[UnitFloat] = Field(min_length=2)
 
 
+class FinetuneParams(Section):
+    n_iters: PositiveInt
+    lr: PositiveFloat
+    batch_size: PositiveInt
+    n_steps: PositiveInt  # rk4 steps of the training log-likelihood
+    eval_every: PositiveInt  # validation log-likelihood (rk4, val_n_steps): the best is kept
+    val_n_steps: PositiveInt
+
+
 class FlowVariantParams(Section):
     schedule: Schedule
     coupling: Literal[tuple(COUPLINGS)]  # type: ignore[valid-type]
@@ -246,8 +255,7 @@ class FlowVariantParams(Section):
     lr: PositiveFloat
     lr_schedule: Literal["constant", "cosine"]
     ema_decay: Annotated[float, Field(ge=0, lt=1)] | None
-    finetune_iters: Annotated[int, Field(ge=0)]  # exact maximum likelihood after flow matching
-    finetune_lr: PositiveFloat
+    finetune: FinetuneParams | None = None  # exact maximum likelihood after flow matching
 
 
 class Flow2dEvalParams(Section):

@@ -66,6 +66,7 @@ def train(
     ema_decay: float | None = None,
     validate: Callable[[nn.Module], float] | None = None,
     eval_every: int = 100,
+    validate_start: bool = False,
     maximize: bool = True,
     checkpoint: str | Path | None = None,
     checkpoint_every: int | None = None,
@@ -82,6 +83,8 @@ def train(
     iterations and at the last, and the best (max, or min with maximize=False; NaN never wins)
     are loaded into `model` at the end. Without validate, `model` ends with the final evaluated
     weights. So with ema_decay, `model` always ends holding EMA weights, never the raw ones.
+    validate_start=True also validates the weights before the first step (iteration 0), so that
+    fine-tuning never ends worse, by the validation measure, than where it started.
 
     checkpoint: every checkpoint_every iterations (default eval_every) the whole state (weights,
     Adam, EMA, best weights, histories, the states of `generators` and of torch's global CPU and
@@ -110,6 +113,7 @@ def train(
         "ema_decay": ema_decay,
         "eval_every": eval_every if validate is not None else None,
         "maximize": maximize,
+        "validate_start": validate_start,
         "n_generators": len(generators),
         "parameters": [[name, list(p.shape)] for name, p in model.named_parameters()],
     }
@@ -131,6 +135,14 @@ def train(
                 f"checkpoint {checkpoint} was written with other settings; starting afresh",
                 stacklevel=2,
             )
+
+    if validate is not None and validate_start and resumed_from == 0:
+        evaluated.eval()
+        value = float(validate(evaluated))
+        history["val_iters"].append(0)
+        history["val_values"].append(value)
+        if value == value:  # not NaN
+            best["value"] = value
 
     was_training = model.training
     model.train()
@@ -197,7 +209,7 @@ def train(
         train_loss=history["train_loss"],
         val_iters=history["val_iters"],
         val_values=history["val_values"],
-        best_value=best["value"] if best["iter"] > 0 else math.nan,
+        best_value=best["value"] if math.isfinite(best["value"]) else math.nan,
         best_iter=best["iter"],
         seconds=seconds_before + time.perf_counter() - start,
         resumed_from=resumed_from,

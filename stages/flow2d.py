@@ -56,18 +56,20 @@ def flow_job(job: tuple) -> dict:
         progress=False,
     )
     out = {"job": (variant, seed), "loss": fm.train_loss, "fm_seconds": fm.seconds}
-    if v.finetune_iters:
+    if v.finetune is not None:
+        f = v.finetune
         ft = cnf.fit(
             net,
             data.train,
             data.val[: e.n_test],
-            n_iters=v.finetune_iters,
-            batch_size=512,
-            lr=v.finetune_lr,
-            n_steps=8,
+            n_iters=f.n_iters,
+            batch_size=f.batch_size,
+            lr=f.lr,
+            n_steps=f.n_steps,
             method="rk4",
-            eval_every=50,
-            eval_n_steps=20,
+            eval_every=f.eval_every,
+            eval_n_steps=f.val_n_steps,
+            validate_start=True,
             generator=torch.Generator().manual_seed(seed),
             progress=False,
         )
@@ -298,7 +300,7 @@ def transport_summary(p, runs, device, out) -> dict:
                 "straightness": mean_sd([r["straightness"] for r in rs]),
             }
             curves[coupling] = (t.sweep_n_steps, mmd)
-            panels[f"{source} to {target}, {coupling}"] = rs[0]["path"].numpy()
+            panels[f"{source} to {target}\n{coupling}"] = rs[0]["path"].numpy()
         ref = splits_of(target, device)
         floor = mmd_rbf(ref.val[: p.eval.n_samples], ref.test[: p.eval.n_samples])
         summary[key]["floor_mmd"] = floor

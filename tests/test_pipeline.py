@@ -51,7 +51,7 @@ TINY = {
     "ode_fit": {
         "seeds": [0, 1],
         "variant_seeds": [0],
-        "networks": {"reference": {"hidden": [8]}, "silu": {"hidden": [8]}},
+        "networks": {"reference": {"hidden": [8]}, "standardized": {"hidden": [8]}},
         "train": {"n_iters": 12, "batch_size": 32, "eval_every": 6, "n_steps": 3, "val_n_steps": 3},
         "eval": {
             "n_steps": 8,
@@ -78,7 +78,19 @@ TINY = {
         "corruption": {"n_points": 100},
         "variants": {
             "reference": {"n_iters": 20, "batch_size": 64},
-            "tuned": {"n_iters": 20, "batch_size": 64, "finetune_iters": 4},
+            "tuned": {
+                "n_iters": 20,
+                "batch_size": 64,
+                "finetune": {
+                    "n_iters": 4,
+                    "lr": 0.0003,
+                    "batch_size": 32,
+                    "n_steps": 2,
+                    "eval_every": 2,
+                    "val_n_steps": 2,
+                },
+            },
+            "tuned_cosine": {"n_iters": 20, "batch_size": 64},
         },
         "eval": {
             "n_test": 50,
@@ -99,6 +111,8 @@ TINY = {
 def _merge(base: dict, update: dict) -> None:
     for k, v in update.items():
         if isinstance(v, dict):
+            if base.get(k) is None:  # a section that is off (null) in params.yaml
+                base[k] = {}
             _merge(base[k], v)
         else:
             base[k] = v

@@ -211,3 +211,28 @@ def test_checkpoint_of_other_settings_is_ignored(tmp_path):
     with pytest.warns(UserWarning, match="other settings"):
         result = train(model, lambda it: model.p * 1.0, n_iters=5, lr=0.1, checkpoint=checkpoint)
     assert result.resumed_from == 0 and len(result.train_loss) == 5
+
+
+def test_validate_start_keeps_the_starting_weights_when_training_only_hurts():
+    """Fine-tuning whose every step worsens validation returns the weights it started from."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    target = model.weight.detach().clone()
+
+    def validate(m: nn.Module) -> float:  # highest at the starting weights
+        return -(m.weight - target).pow(2).sum().item()
+
+    result = train(
+        model,
+        lambda it: -model.weight.sum(),  # drifts away from the start
+        n_iters=20,
+        lr=0.1,
+        validate=validate,
+        eval_every=5,
+        validate_start=True,
+        progress=False,
+    )
+    assert result.best_iter == 0 and result.val_iters[0] == 0
+    assert result.best_value == 0.0
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in start.items())
