@@ -74,7 +74,7 @@ def flow_job(job: tuple) -> dict:
             progress=False,
         )
         out["finetune_seconds"] = ft.seconds
-    out["log_likelihood"] = cnf.log_prob(net, test, e.ll_n_steps, "rk4").mean().item()
+    out["log_likelihood"] = cnf.log_prob(net, test, e.ll_n_steps, "rk4").double().mean().item()
     x0 = torch.randn(e.n_samples, 2, generator=gen, device=device)
     x1 = samplers.ode_sample(net, x0, e.sample_n_steps, e.sample_method)
     out |= distances(x1, data.test[: e.n_samples])
@@ -212,7 +212,7 @@ def main(p, device, out):
     main = [r for r in flows if r["job"][0] == p.main_variant]
     net = main[0]["net"]
     path = GaussianPath(make_schedule(p.variants[p.main_variant].schedule))
-    tight = cnf.log_prob(net, test, e.tight_n_steps, "rk4").mean().item()
+    tight = cnf.log_prob(net, test, e.tight_n_steps, "rk4").double().mean().item()
 
     figures_main(p, path, main[0], data, device, out)
     sweep = {
