@@ -6,10 +6,11 @@ Wasserstein) distance between Gaussians fitted to the features of two image sets
 
     FID = |mu_1 - mu_2|^2 + tr(C_1 + C_2 - 2 (C_1^{1/2} C_2 C_1^{1/2})^{1/2}).
 
-Numbers are comparable only for one classifier (its weights and feature_dim) and one sample
-size: the plug-in estimate is biased upward at small n (the sample covariances' noise adds a
-positive term of order feature_dim / n), so every FID is printed beside the real-vs-real floor at
-the same n (`real_floor`).
+Values are not comparable with published (Inception) FIDs, and comparable with one another only
+for one classifier (its weights and feature_dim) and one sample size: the plug-in estimate is
+biased upward at small n (the sample covariances' noise adds a positive term of order
+feature_dim / n), so every FID is printed beside the real-vs-real floor at the same n
+(`real_floor`).
 """
 
 from __future__ import annotations
@@ -189,7 +190,9 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
     The cross term is computed from symmetric eigendecompositions only: C1^{1/2} from eigh(C1),
     then the eigenvalues of the symmetric PSD matrix C1^{1/2} C2 C1^{1/2}, clipped at 0 and
     square-rooted. This is real by construction and stable for singular covariances (n < F),
-    where scipy.linalg.sqrtm of the non-symmetric C1 C2 may return complex round-off.
+    where scipy.linalg.sqrtm of the non-symmetric C1 C2 may return complex round-off. Not
+    clipped at 0: identical inputs give ~1e-8 tr C of either sign (square roots of tiny
+    eigenvalues), and a clearly negative value would reveal a bug.
     """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     cov1, cov2 = (
