@@ -248,6 +248,7 @@ class FinetuneParams(Section):
 
 
 class FlowVariantParams(Section):
+    seeds: list[Seed] | None = Field(None, min_length=1)  # None: flow2d.seeds
     schedule: Schedule
     coupling: Literal[tuple(COUPLINGS)]  # type: ignore[valid-type]
     n_iters: PositiveInt
@@ -310,6 +311,11 @@ class Flow2dParams(Section):
         if self.main_variant not in self.variants:
             raise ValueError(
                 f"main_variant {self.main_variant!r} is not one of variants {list(self.variants)}"
+            )
+        if self.variants[self.main_variant].seeds not in (None, self.seeds):
+            raise ValueError(
+                f"the main variant {self.main_variant!r} runs on flow2d.seeds {self.seeds}: "
+                "leave its seeds null"
             )
         if self.dataset not in DATASETS_WITH_DENSITY:
             raise ValueError(

@@ -181,7 +181,7 @@ def main(p, device, out):
                 "exist: add it to data.two_d.datasets in params.yaml"
             )
     structure_left = corruption(p, device, out)
-    jobs = [("flow", p, v, s) for v in p.variants for s in p.seeds]
+    jobs = [("flow", p, name, s) for name, v in p.variants.items() for s in v.seeds or p.seeds]
     t = p.transport
     jobs += [("transport", p, a, b, c, s) for a, b in t.pairs for c in t.couplings for s in t.seeds]
     results = map_jobs(run_job, jobs, device)

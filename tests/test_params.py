@@ -57,6 +57,17 @@ def test_langevin_mixture_lengths_must_agree():
     assert "same length" in msg
 
 
+def test_flow2d_cross_checks():
+    msg = _error("flow2d", lambda s: s.update(main_variant="best"))
+    assert "main_variant 'best' is not one of variants" in msg
+    msg = _error("flow2d", lambda s: s["variants"][s["main_variant"]].update(seeds=[7]))
+    assert "leave its seeds null" in msg
+    msg = _error("flow2d", lambda s: s.update(dataset="moons"))
+    assert "no exact density" in msg and "'gmm5_circle'" in msg
+    msg = _error("flow2d", lambda s: s["transport"].update(pairs=[["cats"]]))
+    assert "flow2d.transport.pairs.0" in msg
+
+
 def test_missing_key_and_several_errors_reported_together():
     def edit(s):
         del s["seed"]
