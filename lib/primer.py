@@ -14,7 +14,7 @@ import torch
 
 from lib.densities import Mixture, gaussian_mixture
 from lib.metrics import energy_distance, ks_statistic
-from lib.params import BrownianParams, LangevinParams, OUParams
+from lib.params.primer import BrownianParams, LangevinParams, OUParams
 from lib.processes import BrownianMotion, Langevin, OrnsteinUhlenbeck
 from lib.solvers import euler_maruyama, odeint, time_grid
 from lib.timing import power_law_exponent

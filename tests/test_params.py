@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.params import SCHEMAS, ParamsError, load_params, validate_section
+from lib.params import ParamsError, load_params, schema, stages, validate_section
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-@pytest.mark.parametrize("stage", SCHEMAS)
+@pytest.mark.parametrize("stage", stages())
 def test_default_params_are_valid(stage):
     assert validate_section(stage, PARAMS[stage]).model_dump() == PARAMS[stage]
 
@@ -90,6 +90,8 @@ def test_malformed_yaml_and_missing_section(tmp_path):
 def test_dvc_yaml_declares_exactly_the_schema_keys():
     """A key read but not declared would never invalidate its stage."""
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    for stage, schema in SCHEMAS.items():
+    for stage in stages():
         declared = set(dvc["stages"][stage]["params"])
-        assert declared == {f"{stage}.{k}" for k in schema.model_fields}, stage
+        assert declared == {f"{stage}.{k}" for k in schema(stage).model_fields}, stage
+        deps = dvc["stages"][stage]["deps"]  # its own schema module, and the shared one
+        assert f"lib/params/{stage}.py" in deps and "lib/params/__init__.py" in deps, stage

@@ -1,0 +1,88 @@
+"""Validated params: one strict schema per stage section of params.yaml.
+
+Each stage's schema lives in `lib/params/<stage>.py` (a `SCHEMA` class), so editing one stage's
+schema changes only the files that stage depends on in dvc.yaml; this module holds what they
+share. Unknown keys, wrong types and impossible values raise `ParamsError` naming the key, the
+value and what is allowed, before a stage does any work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lib.data import DATASETS_1D
+from lib.nets import ACTIVATIONS
+from lib.solvers import ODE_STEPS
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Seed = Annotated[int, Field(ge=0)]
+OdeMethod = Literal[tuple(ODE_STEPS)]  # type: ignore[valid-type]
+Datasets1D = list[Literal[tuple(DATASETS_1D)]]  # type: ignore[valid-type]
+
+
+class ParamsError(ValueError):
+    """A params.yaml problem, with a message a user can act on."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NetworkParams(Section):
+    hidden: list[PositiveInt] = Field(min_length=1)
+    activation: Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
+    n_freq: Annotated[int, Field(ge=0)]  # Fourier time features (0: t itself)
+
+
+class TrainParams(Section):
+    n_iters: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    eval_every: PositiveInt
+
+
+def stages() -> list[str]:
+    """Every stage with a schema module here."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def schema(stage: str) -> type[Section]:
+    """The schema class of `stage` (module lib/params/<stage>.py, attribute SCHEMA)."""
+    if stage not in stages():
+        raise ParamsError(f"no params schema for stage {stage!r}; known: {stages()}")
+    return importlib.import_module(f"{__name__}.{stage}").SCHEMA
+
+
+def load_params(stage: str, path: str | Path = "params.yaml") -> Section:
+    """Read and validate the `stage` section of params.yaml."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found (run from the repository root)") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict) or stage not in raw:
+        raise ParamsError(f"{path}: missing section {stage!r} (top-level keys must include it)")
+    return validate_section(stage, raw[stage], path)
+
+
+def validate_section(stage: str, section: object, path: str | Path = "params.yaml") -> Section:
+    """Validate one section; errors list every bad key as `stage.key = value: what is allowed`."""
+    try:
+        return schema(stage).model_validate(section)
+    except ValidationError as err:
+        lines = [f"{path}: invalid params in section {stage!r}:"]
+        for e in err.errors():
+            key = ".".join([stage, *(str(p) for p in e["loc"])])
+            msg = "unknown key (not allowed here)" if e["type"] == "extra_forbidden" else e["msg"]
+            value = "<missing>" if e["type"] == "missing" else repr(e["input"])
+            lines.append(f"  {key} = {value}: {msg}")
+        raise ParamsError("\n".join(lines)) from None
