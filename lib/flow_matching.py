@@ -14,6 +14,7 @@ independent or a minibatch optimal-transport plan, which straightens the learned
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 import torch
@@ -24,6 +25,7 @@ from lib.paths import GaussianPath
 from lib.training import LrSchedule, TrainResult, train
 
 Reduction = Literal["mean", "none"]
+Preprocess = Callable[[torch.Tensor, "torch.Generator | None"], torch.Tensor]
 CouplingName = Literal["independent", "minibatch_ot"]
 
 
@@ -124,10 +126,12 @@ def draw_batch(
     coupling: CouplingName = "independent",
     t_min: float = 0.0,
     t_max: float = 1.0,
+    preprocess: Preprocess | None = None,
 ) -> Batch:
     """z = batch_size rows of `data` without replacement (all rows if fewer); the source
     x_0 ~ N(0, I), or rows of `source` (data-to-data flows), paired with z by `coupling`;
-    t ~ U[t_min, t_max].
+    t ~ U[t_min, t_max]. preprocess(z, generator), if given, maps the drawn rows to the model's
+    scale first (e.g. fresh uniform dequantization of integer images at every batch).
 
     Everything is drawn on the generator's device and moved to data's, so a seed gives the same
     batches on any device. A stage's loss is then e.g.
@@ -137,6 +141,8 @@ def draw_batch(
     gen_device = generator.device if generator is not None else data.device
     n = min(batch_size, len(data), len(source) if source is not None else len(data))
     z = data[torch.randperm(len(data), generator=generator, device=gen_device)[:n].to(data.device)]
+    if preprocess is not None:
+        z = preprocess(z, generator)
     if source is None:
         x0 = torch.randn(z.shape, generator=generator, device=gen_device, dtype=z.dtype)
         x0 = x0.to(data.device)
@@ -162,14 +168,25 @@ def fit(
     ema_decay: float | None = None,
     t_min: float = 0.0,
     t_max: float = 1.0,
+    preprocess: Preprocess | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train a velocity model(x, t) by conditional flow matching with `lib.training.train`:
-    batches of `data` paired with N(0, I) noise or rows of `source` by `coupling`."""
+    batches of `data` (through `preprocess`) paired with N(0, I) noise or rows of `source` by
+    `coupling`; `checkpoint` makes an interrupted run resume where it stopped."""
 
     def loss(it: int) -> torch.Tensor:
         batch = draw_batch(
-            data, batch_size, generator, source=source, coupling=coupling, t_min=t_min, t_max=t_max
+            data,
+            batch_size,
+            generator,
+            source=source,
+            coupling=coupling,
+            t_min=t_min,
+            t_max=t_max,
+            preprocess=preprocess,
         )
         return cfm_loss(model, path, *batch)
 
@@ -180,6 +197,8 @@ def fit(
         lr=lr,
         lr_schedule=lr_schedule,
         ema_decay=ema_decay,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
         generators=[generator],
         progress=progress,
         desc="flow matching",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -174,3 +175,17 @@ def _read_cifar_batch(path: str) -> ImageSplit:
         batch = pickle.load(f, encoding="bytes")
     images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
     return ImageSplit(images, np.asarray(batch[b"labels"], dtype=np.int64))
+
+
+def load_image_npz(folder) -> tuple[str, ImageData]:
+    """(dataset name, arrays) of the one `<name>.npz` the data stage wrote into `folder`."""
+    files = sorted(Path(folder).glob("*.npz"))
+    if len(files) != 1:
+        raise FileNotFoundError(
+            f"{folder}: expected exactly one image dataset (.npz) written by the data stage, "
+            f"found {[f.name for f in files]}"
+        )
+    with np.load(files[0], allow_pickle=False) as f:
+        splits = [ImageSplit(f[f"{s}_images"], f[f"{s}_labels"]) for s in ("train", "val", "test")]
+        data = ImageData(*splits, n_levels=int(f["n_levels"]), n_classes=int(f["n_classes"]))
+    return files[0].stem, data

@@ -16,11 +16,12 @@ near t = 1 dominate its gradients. It is offered for comparison, with t clamped 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from lib.flow_matching import Reduction, draw_batch, reduce, squared_norm
+from lib.flow_matching import Preprocess, Reduction, draw_batch, reduce, squared_norm
 from lib.paths import GaussianPath
 from lib.solvers import Field
 from lib.training import LrSchedule, TrainResult, train
@@ -100,15 +101,20 @@ def fit(
     lr_schedule: LrSchedule = "cosine",
     ema_decay: float | None = None,
     t_max: float = 0.999,
+    preprocess: Preprocess | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train a noise predictor model(x, t) by `loss` ("noise", or the unweighted "score" with t
-    drawn on [0, t_max]) with `lib.training.train`; `score_fn(model, path)` is then its score."""
+    drawn on [0, t_max]) with `lib.training.train`; `score_fn(model, path)` is then its score.
+    preprocess and checkpoint as in `lib.flow_matching.fit`."""
     loss_fn = get_loss(loss)
     t_top = 1.0 if loss == "noise" else t_max
 
     def objective(it: int) -> torch.Tensor:
-        return loss_fn(model, path, *draw_batch(data, batch_size, generator, t_max=t_top))
+        batch = draw_batch(data, batch_size, generator, t_max=t_top, preprocess=preprocess)
+        return loss_fn(model, path, *batch)
 
     return train(
         model,
@@ -117,6 +123,8 @@ def fit(
         lr=lr,
         lr_schedule=lr_schedule,
         ema_decay=ema_decay,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
         generators=[generator],
         progress=progress,
         desc="score matching",

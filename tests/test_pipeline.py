@@ -105,6 +105,13 @@ TINY = {
         "score": {"n_iters": 20, "batch_size": 64, "n_steps": 10, "sigmas": [0.0, 1.0]},
         "transport": {"n_iters": 20, "batch_size": 32, "sweep_n_steps": [1, 4]},
     },
+    "train_flow": {
+        "unet": {"channels": [4, 8], "n_res_per_level": 1, "n_bottleneck": 1, "time_dim": 8},
+        "n_iters": 4,
+        "batch_size": 16,
+        "checkpoint_every": 2,
+        "corruption": {"n_images": 2},
+    },
 }
 
 
@@ -171,6 +178,7 @@ def test_dvc_pipeline_end_to_end(tmp_path):
         "sde_fit",
         "complexity",
         "flow2d",
+        "train_flow",
         "report",
     }
     build = repo / "results" / "report" / "build"
@@ -180,6 +188,8 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     tex = (build / "report.tex").read_text()
     assert "SDE primer" in tex and r"laplace\_mixture" in tex
     assert "1D likelihood models" in tex and "CNF rk4" in tex
+    assert "2D flow matching" in tex and "Image models" in tex
+    assert not (repo / "checkpoints" / "train_flow.pt").exists()  # removed once training ends
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (
