@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from lib.image_data import IMAGE_DATASETS, load_image_data
+from lib.image_data import IMAGE_DATASETS, load_image_data, load_image_npz
 
 
 def _digits(n_val: int = 200, n_test: int = 300, seed: int = 0, max_train: int | None = None):
@@ -163,3 +163,23 @@ def test_n_val_too_large(tmp_path):
     _write_mnist(tmp_path / "MNIST" / "raw", np.random.default_rng(0))
     with pytest.raises(ValueError, match="n_val = 12 .* at most 11"):  # the files' own size
         load_image_data("mnist", str(tmp_path), False, 12, 0, 0)
+
+
+def test_stage_file_round_trip_and_exactly_one_dataset(tmp_path):
+    """What the data stage writes is read back whole; an empty or ambiguous folder is refused."""
+    data = load_image_data("digits", None, False, n_val=50, n_test=50, seed=0)
+    arrays = {
+        f"{split}_{field}": getattr(getattr(data, split), field)
+        for split in ("train", "val", "test")
+        for field in ("images", "labels")
+    }
+    with pytest.raises(FileNotFoundError, match="found \\[\\]"):
+        load_image_npz(tmp_path)
+    np.savez(tmp_path / "digits.npz", **arrays, n_levels=17, n_classes=10)
+    name, back = load_image_npz(tmp_path)
+    assert name == "digits" and back.n_levels == 17 and back.n_classes == 10
+    assert np.array_equal(back.train.images, data.train.images)
+    assert np.array_equal(back.test.labels, data.test.labels)
+    np.savez(tmp_path / "mnist.npz", **arrays, n_levels=256, n_classes=10)
+    with pytest.raises(FileNotFoundError, match="exactly one"):
+        load_image_npz(tmp_path)
