@@ -14,6 +14,7 @@ training regulariser.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,9 @@ def divergence(
     if create_graph:
         return out, div
     return out.detach(), div.detach()
+
+
+DivergenceFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (f, x, t, create_graph)
 
 
 def standard_normal_log_prob(x: torch.Tensor) -> torch.Tensor:
@@ -93,18 +97,24 @@ def base_of(field: Field, dim: int, like: torch.Tensor) -> Gaussian:
 
 
 def integrate_to_base(
-    field: Field, y: torch.Tensor, n_steps: int, method: str = "rk4", create_graph: bool = False
+    field: Field,
+    y: torch.Tensor,
+    n_steps: int,
+    method: str = "rk4",
+    create_graph: bool = False,
+    divergence_fn: DivergenceFn = divergence,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Solve [x, l, k]' = [f, div f, -|f|^2] from [y, 0, 0] at t = 1 back to t = 0.
 
     Returns x_0 (n, d), l(0) = -int_0^1 div f(x_t, t) dt (n,), the log-density change, and
     k(0) = int_0^1 |f(x_t, t) / s|^2 dt (n,), the kinetic energy of the path in units of the
     base's standard deviation s (a regulariser whose weight does not depend on the data's scale).
+    divergence_fn has the signature of `divergence` (e.g. a Hutchinson estimator, lib.likelihood).
     """
     inv_var = 1.0 / base_of(field, y.shape[-1], y).std ** 2  # (d,)
 
     def augmented(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # z = [x, l, k]: (n, d + 2)
-        f, div = divergence(field, z[:, :-2], t, create_graph)
+        f, div = divergence_fn(field, z[:, :-2], t, create_graph)
         kinetic = (f**2 * inv_var).sum(-1)  # minus sign below: the backward solve returns +int
         return torch.cat([f, div[:, None], -kinetic[:, None]], dim=-1)
 
@@ -116,14 +126,19 @@ def integrate_to_base(
 
 
 def log_prob(
-    field: Field, y: torch.Tensor, n_steps: int, method: str = "rk4", create_graph: bool = False
+    field: Field,
+    y: torch.Tensor,
+    n_steps: int,
+    method: str = "rk4",
+    create_graph: bool = False,
+    divergence_fn: DivergenceFn = divergence,
 ) -> torch.Tensor:
     """log p_1(y) = log p_0(x_0) - int_0^1 div f(x_t, t) dt: y (n, d) -> (n,).
 
     create_graph=True: differentiable w.r.t. the field's parameters (maximum likelihood);
     False: no graph is kept (evaluation).
     """
-    x0, delta, _ = integrate_to_base(field, y, n_steps, method, create_graph)
+    x0, delta, _ = integrate_to_base(field, y, n_steps, method, create_graph, divergence_fn)
     return base_of(field, y.shape[-1], y).log_prob(x0) + delta
 
 

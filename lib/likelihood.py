@@ -25,17 +25,16 @@ int_0^1 div u(x_t, t) dt, the divergence exact (D backward passes) or Hutchinson
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 import torch
 
 from lib import cnf
-from lib.solvers import Field, odeint, time_grid
+from lib.solvers import Field
 
 # (f, x, t, create_graph) -> (f(x, t), div_x f(x, t)): x (n, ...) -> (n, ...), (n,)
-DivergenceFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+DivergenceFn = cnf.DivergenceFn
 ProbeNoise = Literal["rademacher", "gaussian"]
 DivergenceName = Literal["exact", "hutchinson"]
 
@@ -116,11 +115,12 @@ def hutchinson_divergence(
         nonlocal probes
         if probes is None:
             probes = PROBES[noise]((n_probes, *x.shape), generator, x.dtype).to(x.device)
-        elif probes.shape[1:] != x.shape:
+        elif probes.shape[1:].numel() != x.numel() or len(probes[0]) != len(x):
             raise ValueError(
                 f"this Hutchinson estimator drew probes for x of shape {tuple(probes.shape[1:])}, "
                 f"got {tuple(x.shape)}: build a new hutchinson_divergence for each solve"
             )
+        probes = probes.reshape(n_probes, *x.shape)  # the same probes, flat or image-shaped
         with torch.enable_grad():
             if not (create_graph and x.requires_grad):
                 x = x.detach().requires_grad_(True)
@@ -152,20 +152,14 @@ def log_prob_flow(
 ) -> torch.Tensor:
     """log p_1(z) = log N(x_0; 0, I) - int_0^1 div u(x_t, t) dt: z (n, ...) -> (n,).
 
-    Solves [x, l]' = [u, div u] from [z, 0] at t = 1 back to t = 0 (l(0) = -int div u), the maths
-    of `lib.cnf.integrate_to_base` with a pluggable divergence and image-shaped x. No graph kept.
+    `lib.cnf.log_prob` on the flattened state (n, D), with a pluggable divergence; no graph kept.
     """
     shape, n = z.shape, len(z)
 
-    def augmented(state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # [x, l]: (n, D + 1)
-        u, div = divergence(velocity, state[:, :-1].reshape(shape), t, False)
-        return torch.cat([u.reshape(n, -1), div[:, None]], dim=-1)
+    def flat(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # (n, D) -> (n, D)
+        return velocity(x.reshape(shape), t).reshape(n, -1)
 
-    state1 = torch.cat([z.reshape(n, -1), z.new_zeros(n, 1)], dim=-1)
-    grid = time_grid(1.0, 0.0, n_steps, device=z.device, dtype=z.dtype)
-    with torch.no_grad():
-        state0 = odeint(augmented, state1, grid, method)
-    return cnf.standard_normal_log_prob(state0[:, :-1]) + state0[:, -1]
+    return cnf.log_prob(flat, z.reshape(n, -1), n_steps, method, divergence_fn=divergence)
 
 
 def bits_per_dim(
