@@ -130,8 +130,9 @@ def draw_batch(
 ) -> Batch:
     """z = batch_size rows of `data` without replacement (all rows if fewer); the source
     x_0 ~ N(0, I), or rows of `source` (data-to-data flows), paired with z by `coupling`;
-    t ~ U[t_min, t_max]. preprocess(z, generator), if given, maps the drawn rows to the model's
-    scale first (e.g. fresh uniform dequantization of integer images at every batch).
+    t ~ U[t_min, t_max]. preprocess(rows, generator), if given, maps the drawn rows of data (and
+    of source) to the model's scale first (e.g. fresh uniform dequantization of integer images at
+    every batch).
 
     Everything is drawn on the generator's device and moved to data's, so a seed gives the same
     batches on any device. A stage's loss is then e.g.
@@ -149,6 +150,8 @@ def draw_batch(
     else:
         idx = torch.randperm(len(source), generator=generator, device=gen_device)[:n]
         x0 = source[idx.to(source.device)].to(data.device)
+        if preprocess is not None:
+            x0 = preprocess(x0, generator)
     t = sample_times(n, generator, data.device, t_min, t_max, z.dtype)
     return Batch(z, couple(x0, z), t)
 

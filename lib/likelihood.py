@@ -63,6 +63,15 @@ def dequantize(
     return 2 * (x.to(dtype) + u) / n_levels - 1
 
 
+def quantize(z: torch.Tensor, n_levels: int) -> torch.Tensor:
+    """The bin of z: x = floor((z + 1) K / 2) clipped to 0..K-1, as uint8 (n, ...).
+
+    Inverts `dequantize` (quantize(dequantize(x)) = x) and maps generated model-scale images
+    back to the data's integer intensities, so that they are scored like real images."""
+    x = torch.floor((z + 1) * n_levels / 2).clamp(0, n_levels - 1)
+    return x.to(torch.uint8)
+
+
 def bits_from_log_prob(log_p: torch.Tensor, dim: int, n_levels: int) -> torch.Tensor:
     """bits/dim = -(log p(z) + D log(2/K)) / (D ln 2), log p(z) the model-scale log-density."""
     return -(log_p + dim * math.log(2 / n_levels)) / (dim * math.log(2))
@@ -73,7 +82,8 @@ def bits_from_log_prob(log_p: torch.Tensor, dim: int, n_levels: int) -> torch.Te
 
 # (f(x, t), div f) exact, with one backward pass per dimension: D passes, affordable for 8x8 digits,
 # slow for 32x32x3 images. `lib.cnf.divergence` flattens x to (n, D) internally, so it serves
-# image-shaped x (n, C, H, W) as it is.
+# image-shaped x (n, C, H, W) as it is. (Batching the D backward passes through one call with
+# is_grads_batched measured no faster on 2 CPU threads: 1.34 s vs 1.42 s for 100 digits.)
 exact_divergence: DivergenceFn = cnf.divergence
 
 

@@ -336,3 +336,88 @@ def image_corruption(rows: np.ndarray, times: list[float], path: Path) -> None:
                 ax.set_title(f"t = {times[j]:g}")
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
     save(fig, path)
+
+
+def _mosaic(images: np.ndarray, n_cols: int) -> np.ndarray:
+    """(n, C, H, W) in [0, 1] -> one (rows (H + 1) - 1, n_cols (W + 1) - 1, C) array, the images
+    row by row with a 1-pixel gap of background (0 for one channel, white for colour)."""
+    n, c, h, w = images.shape
+    n_rows = -(-n // n_cols)
+    gap = 0.0 if c == 1 else 1.0
+    out = np.full((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1, c), gap)
+    for k, img in enumerate(images):
+        r, q = divmod(k, n_cols)
+        out[r * (h + 1) : r * (h + 1) + h, q * (w + 1) : q * (w + 1) + w] = img.transpose(1, 2, 0)
+    return out
+
+
+def image_panels(
+    panels: dict[str, np.ndarray], path: Path, n_panel_cols: int = 4, grid_cols: int = 8
+) -> None:
+    """One titled mosaic per entry: images (n, C, H, W) in the model scale [-1, 1], grid_cols
+    images per mosaic row, n_panel_cols mosaics per figure row (grey images dark on white)."""
+    n = len(panels)
+    n_panel_cols = min(n_panel_cols, n)
+    n_panel_rows = -(-n // n_panel_cols)
+    first = next(iter(panels.values()))
+    aspect = -(-len(first) // grid_cols) / grid_cols
+    fig, axes = plt.subplots(
+        n_panel_rows,
+        n_panel_cols,
+        figsize=(2.0 * n_panel_cols, (2.0 * aspect + 0.3) * n_panel_rows),
+        squeeze=False,
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, images) in zip(axes.flat, panels.items()):
+        m = _mosaic(np.clip((np.asarray(images) + 1) / 2, 0, 1), grid_cols)
+        if m.shape[-1] == 1:
+            ax.imshow(m[..., 0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            ax.imshow(m, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+    fig.subplots_adjust(wspace=0.08, hspace=0.25)
+    save(fig, path)
+
+
+def fid_vs_nfe(
+    curves: dict[tuple[str, str], tuple[list[int], list[float], list[float]]],
+    references: dict[str, float],
+    floor: float,
+    path: Path,
+) -> None:
+    """Two panels against function evaluations, curves keyed (schedule, sampler) with values
+    (nfe, fid, rmse): FID (each schedule's many-step reference dotted, the real-vs-real floor
+    dashed grey), and the RMSE to the many-step solution from the same noise (log-log).
+    One colour per sampler, one line style per schedule."""
+    schedules = list(dict.fromkeys(s for s, _ in curves))
+    samplers = list(dict.fromkeys(m for _, m in curves))
+    styles = ["-", "--", ":", "-."]
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.4, 3.3))
+    for (schedule, sampler), (nfe, fids, rmses) in curves.items():
+        style = dict(
+            marker="o",
+            ms=3,
+            ls=styles[schedules.index(schedule) % len(styles)],
+            color=colours[samplers.index(sampler) % len(colours)],
+            label=f"{sampler}, {schedule}",
+        )
+        ax.semilogx(nfe, fids, **style)
+        ax2.loglog(nfe, rmses, **style)
+    for i, (schedule, value) in enumerate(references.items()):
+        ax.axhline(
+            value,
+            color="black",
+            lw=0.8,
+            ls=styles[i % len(styles)],
+            alpha=0.6,
+            label=f"many-step Euler, {schedule}",
+        )
+    ax.axhline(floor, color="grey", ls="--", lw=1, label="real vs real")
+    ax.set_xlabel("function evaluations")
+    ax.set_ylabel("FID (classifier features)")
+    ax.legend(fontsize=6, ncol=2)
+    ax2.set_xlabel("function evaluations")
+    ax2.set_ylabel("RMSE to the many-step Euler solution")
+    save(fig, path)

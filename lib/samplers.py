@@ -66,6 +66,22 @@ def sde_sample(
         return euler_maruyama(drift, diffusion, x0, grid, generator, return_path)
 
 
+DIFFUSIONS = ("scaled", "constant")
+
+
+def diffusion(kind: str, sigma: float, beta: Callable[[torch.Tensor], torch.Tensor]) -> Sigma:
+    """sigma_t of the SDE sampler: "constant" sigma, or "scaled" sigma * beta_t (beta_t the
+    path's noise scale), which vanishes at the data end t = 1. There the score is ~ -eps / beta_t,
+    so the drift term sigma_t^2 s / 2 = -sigma^2 beta_t eps / 2 stays bounded and the last steps
+    add no noise that the flow could not remove; a constant sigma leaves noise of size
+    sigma sqrt(dt) on the samples."""
+    if kind == "constant":
+        return sigma
+    if kind == "scaled":
+        return lambda t: sigma * beta(t)
+    raise ValueError(f"unknown diffusion {kind!r}; allowed: {list(DIFFUSIONS)}")
+
+
 def _ode_sampler(method: str) -> Callable[..., torch.Tensor]:
     def run(velocity, x0, n_steps, *, score=None, sigma=0.0, generator=None, return_path=False):
         return ode_sample(velocity, x0, n_steps, method, return_path)  # deterministic given x0

@@ -60,6 +60,14 @@ def value_key(name: str, value: float) -> str:
     return f"{name}_{value:g}".replace(".", "p").replace("-", "m")
 
 
+def save_curve(out_dir: Path, tag: str, train_loss: list[float]) -> None:
+    """A training loss curve as out_dir/plots/train/<tag>.csv (a DVC plot over the folder)."""
+    write_csv(
+        out_dir / "plots" / "train" / f"{tag}.csv",
+        {"iteration": list(range(1, len(train_loss) + 1)), "loss": train_loss},
+    )
+
+
 def save_fit(
     out_dir: Path,
     model_path: Path,
@@ -72,10 +80,7 @@ def save_fit(
     """A trained model's artefacts: its weights, and its training and validation curves as CSV
     under out_dir/plots/{train,val}/ (DVC plots over every file of those folders)."""
     tag = model_path.stem
-    write_csv(
-        out_dir / "plots" / "train" / f"{tag}.csv",
-        {"iteration": list(range(1, len(train_loss) + 1)), "loss": train_loss},
-    )
+    save_curve(out_dir, tag, train_loss)
     if val_iters:  # models trained without validation have no validation curve
         write_csv(
             out_dir / "plots" / "val" / f"{tag}.csv", {"iteration": val_iters, val_name: val_values}

@@ -25,12 +25,14 @@ the running statistics are used; `lib.training.train` switches to eval mode for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lib.io import atomic_path
 from lib.nets import FourierTime
 
 
@@ -199,3 +201,29 @@ def build_unet(
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters (BatchNorm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def save_unet(path: str | Path, model: UNet, image_size: tuple[int, int], **meta) -> None:
+    """Weights with what rebuilds them (config, in_channels, image size) and JSON-like `meta`
+    (e.g. the schedule and what the network predicts); written atomically."""
+    record = {
+        "config": asdict(model.config),
+        "in_channels": model.in_channels,
+        "image_size": [int(s) for s in image_size],
+        "meta": meta,
+        "state_dict": model.state_dict(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
+
+
+def load_unet(path: str | Path, device: torch.device | str = "cpu") -> tuple[UNet, dict]:
+    """(model in eval mode on device, meta) from a file written by `save_unet`."""
+    record = torch.load(path, map_location=device, weights_only=True)
+    c = record["config"]
+    config = UNetConfig(
+        tuple(c["channels"]), c["n_res_per_level"], c["n_bottleneck"], c["time_dim"]
+    )
+    model = build_unet(config, record["in_channels"], tuple(record["image_size"])).to(device)
+    model.load_state_dict(record["state_dict"])
+    return model.eval(), record["meta"]

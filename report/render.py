@@ -88,7 +88,9 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    env.filters.update(tex=tex, num=num, fixed=fixed, percent=percent, flatten=flatten)
+    env.filters.update(
+        tex=tex, num=num, fixed=fixed, percent=percent, flatten=flatten, log2=math.log2
+    )
     return env
 
 

@@ -10,13 +10,16 @@ import torch
 
 from lib.fid import (
     Classifier,
+    FidReference,
     accuracy,
     extract_features,
     feature_stats,
     fid,
     fid_with_floor,
     frechet_distance,
+    load_classifier,
     real_floor,
+    save_classifier,
     to_model_scale,
     train_classifier,
 )
@@ -172,3 +175,33 @@ def test_classifier_is_size_agnostic(shape):
 def test_to_model_scale_maps_levels_onto_minus_one_one():
     x = to_model_scale(np.array([0, 8, 16], dtype=np.uint8), 17)
     assert torch.equal(x, torch.tensor([-1.0, 0.0, 1.0]))
+
+
+def test_save_and_load_classifier(tmp_path, trained):
+    model, _ = trained
+    save_classifier(tmp_path / "c.pt", model)
+    loaded = load_classifier(tmp_path / "c.pt")
+    x = torch.randn(5, 1, 8, 8)
+    assert not loaded.training
+    assert torch.equal(loaded.features(x), model.eval().features(x))
+
+
+def test_fid_reference_floor_and_scores(digits, trained):
+    """The floor is the mean FID of real sets of n, disjoint from the reference; a further real
+    set scores within the floor's spread, the same images with noise far above; sets of another
+    size are refused."""
+    model, _ = trained
+    real = torch.cat([digits[0][0], digits[1][0], digits[2][0]])
+    ref = FidReference(model, real, 400, torch.Generator().manual_seed(0), n_floor=5)
+    perm = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))
+    assert ref(real[perm[:400]]) == pytest.approx(0.0, abs=1e-6)  # the reference set itself
+    assert len(ref.floors) == 5 and ref.floor == pytest.approx(np.mean(ref.floors))
+    assert 0 < ref.floor_sd < ref.floor
+    other = real[perm[-400:]]  # another real set, disjoint from the reference
+    noisy = other + torch.randn(other.shape, generator=torch.Generator().manual_seed(1))
+    assert abs(ref(other) - ref.floor) < 4 * ref.floor_sd
+    assert ref(noisy) > ref.floor + 4 * ref.floor_sd
+    with pytest.raises(ValueError, match="n = 400"):
+        ref(other[:10])
+    with pytest.raises(ValueError, match="need 2 n <="):
+        FidReference(model, real[:100], 60, torch.Generator())

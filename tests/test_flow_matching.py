@@ -147,6 +147,10 @@ def test_registry_sampling_and_batches():
     rows = draw_batch(data, 64, torch.Generator().manual_seed(0), source=source)
     assert rows.z.shape == (30, 2)  # capped by the smaller set
     assert all((source == row).all(1).any() for row in rows.noise)  # x_0 are source rows
+    shifted = draw_batch(
+        data, 64, torch.Generator().manual_seed(0), source=source, preprocess=lambda x, g: x + 100
+    )  # preprocess maps both sides' rows
+    assert torch.equal(shifted.noise, rows.noise + 100) and torch.equal(shifted.z, rows.z + 100)
     ot = draw_batch(data, 16, torch.Generator().manual_seed(0), coupling="minibatch_ot")
     assert torch.equal(ot.z, batch.z)  # same draws, re-paired
     assert _cost(ot.noise, ot.z) <= _cost(batch.noise, batch.z)

@@ -13,6 +13,7 @@ from lib.likelihood import (
     exact_divergence,
     hutchinson_divergence,
     log_prob_flow,
+    quantize,
 )
 from lib.paths import GaussianMixtureMarginal, GaussianPath, LinearSchedule
 
@@ -262,3 +263,12 @@ def test_bits_per_dim_hutchinson_noise():
         bits_per_dim(velocity, x, k, divergence="hutchinson", n_repeats=1, **common)
     with pytest.raises(ValueError, match="allowed"):
         bits_per_dim(velocity, x, k, divergence="trace", **common)
+
+
+@pytest.mark.parametrize("k", [2, 17, 256])
+def test_quantize_inverts_dequantize(k):
+    x = torch.randint(0, k, (500, 1, 4, 4), generator=torch.Generator().manual_seed(0))
+    z = dequantize(x, k, torch.Generator().manual_seed(1))
+    assert torch.equal(quantize(z, k).long(), x)
+    ends = quantize(torch.tensor([-1.5, -1.0, 0.999999, 1.0, 3.0]), k)
+    assert ends.tolist() == [0, 0, k - 1, k - 1, k - 1]  # outside [-1, 1): clipped to the ends

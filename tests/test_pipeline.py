@@ -18,6 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COPY = ["lib", "stages", "report", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore"]
 
+TINY_UNET = {"channels": [4, 8], "n_res_per_level": 1, "n_bottleneck": 1, "time_dim": 8}
 TINY = {
     "primer": {
         "brownian": {
@@ -105,13 +106,33 @@ TINY = {
         "score": {"n_iters": 20, "batch_size": 64, "n_steps": 10, "sigmas": [0.0, 1.0]},
         "transport": {"n_iters": 20, "batch_size": 32, "sweep_n_steps": [1, 4]},
     },
+    "classifier": {
+        "channels": [4],
+        "feature_dim": 8,
+        "n_iters": 20,
+        "batch_size": 32,
+        "eval_every": 10,
+    },
     "train_flow": {
-        "unet": {"channels": [4, 8], "n_res_per_level": 1, "n_bottleneck": 1, "time_dim": 8},
+        "unet": TINY_UNET,
         "n_iters": 4,
         "batch_size": 16,
         "checkpoint_every": 2,
         "corruption": {"n_images": 2},
+        "transfer": {"n_iters": 4, "batch_size": 8},
     },
+    "train_score": {"unet": TINY_UNET, "n_iters": 4, "batch_size": 16, "checkpoint_every": 2},
+    "sample": {
+        "n_images": 20,
+        "n_floor": 2,
+        "reference_steps": 4,
+        "fast_nfe": 2,
+        "ode": {"euler": [1, 2], "heun": [1], "rk4": [1]},
+        "sde": {"sigmas": [1.0], "n_steps": 2},
+        "grid": {"n_images": 4, "nfe": 2},
+        "transfer": {"n_images": 3, "n_steps": 1},
+    },
+    "metrics": {"bits_per_dim": {"n_images": 4, "n_steps": 2, "tight_n_steps": 4, "batch_size": 4}},
 }
 
 
@@ -178,7 +199,11 @@ def test_dvc_pipeline_end_to_end(tmp_path):
         "sde_fit",
         "complexity",
         "flow2d",
+        "classifier",
         "train_flow",
+        "train_score",
+        "sample",
+        "metrics",
         "report",
     }
     build = repo / "results" / "report" / "build"
@@ -189,7 +214,14 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     assert "SDE primer" in tex and r"laplace\_mixture" in tex
     assert "1D likelihood models" in tex and "CNF rk4" in tex
     assert "2D flow matching" in tex and "Image models" in tex
-    assert not (repo / "checkpoints" / "train_flow.pt").exists()  # removed once training ends
+    assert "Bits per dimension" in tex and "class-to-class" in tex and "Headline numbers" in tex
+    assert not list((repo / "checkpoints").glob("*.pt"))  # each removed once its training ends
+    headlines = json.loads((repo / "results" / "metrics" / "metrics.json").read_text())
+    assert headlines["images"]["fid_n_images"] == 20
+    assert headlines["images"]["bits_per_dim"]["exact"]["n_images"] == 4
+    assert headlines["one_d"]["gaussian"]["cnf_gap"] == pytest.approx(
+        json.loads((repo / "results" / "ode_fit" / "metrics.json").read_text())["gaussian"]["gap"]
+    )
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (
@@ -203,7 +235,7 @@ def test_dvc_pipeline_end_to_end(tmp_path):
 
     _edit_params(repo, {"primer": {"brownian": {"sigmas": [0.5, 3.0]}}})
     second = _dvc(repo, "repro")
-    assert _ran(second.stdout) == {"primer", "report"}
+    assert _ran(second.stdout) == {"primer", "metrics", "report"}
     assert "Stage 'data' didn't change, skipping" in second.stdout
 
     diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)

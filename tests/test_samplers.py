@@ -10,7 +10,15 @@ from lib.cnf import log_prob
 from lib.densities import gaussians_on_circle
 from lib.metrics import mmd_rbf
 from lib.paths import GaussianMixtureMarginal, GaussianPath, make_schedule
-from lib.samplers import SAMPLERS, nfe, ode_sample, sample, sde_sample, straightness
+from lib.samplers import (
+    SAMPLERS,
+    diffusion,
+    nfe,
+    ode_sample,
+    sample,
+    sde_sample,
+    straightness,
+)
 from lib.solvers import odeint, time_grid
 
 N = 1000  # samples per set: one RBF MMD costs ~0.3 s
@@ -137,3 +145,20 @@ def test_sample_dispatches_to_the_ode_solvers():
     for method in ("euler", "rk2", "heun", "rk4"):
         assert torch.equal(sample(method, field, x0, 8), odeint(field, x0, grid, method))
     assert torch.allclose(sample("rk4", field, x0, 8), x0 * math.exp(-0.5), atol=1e-6)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_scaled_diffusion_vanishes_at_the_data_end_and_samples_the_target(target, schedule):
+    """sigma_t = sigma beta_t: 0 at t = 1, sigma at t = 0; with the exact fields it reproduces
+    the mixture like the ODE does."""
+    mixture, a, x0, baseline = target
+    path = GaussianPath(make_schedule(schedule))
+    sigma_t = diffusion("scaled", 2.0, path.schedule.beta)
+    assert float(sigma_t(torch.tensor(1.0))) == pytest.approx(0.0, abs=1e-6)
+    assert float(sigma_t(torch.tensor(0.0))) == pytest.approx(2.0)
+    gmm = _marginal(mixture, schedule)
+    x1 = sde_sample(gmm.velocity, gmm.score, sigma_t, x0, 100, torch.Generator().manual_seed(1))
+    assert mmd_rbf(x1, a) < baseline + MMD_EXCESS
+    assert diffusion("constant", 0.5, path.schedule.beta) == 0.5
+    with pytest.raises(ValueError, match="unknown diffusion 'linear'"):
+        diffusion("linear", 0.5, path.schedule.beta)

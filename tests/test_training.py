@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lib.training import learning_rate, train
+from lib.training import ema_decay_at, learning_rate, train
 
 ADAM_EPS = 1e-8  # torch's default: an Adam step on a constant gradient g is lr g / (|g| + eps)
 
@@ -115,8 +115,9 @@ def test_optimizer_follows_the_schedule():
 
 
 def test_ema_formula():
-    """p_k = p_0 - k delta (constant gradient, constant lr); the model ends with
-    e_N = d^N p_0 + (1 - d) sum_k d^(N - k) p_k, and validate sees the EMA weights."""
+    """p_k = p_0 - k delta (constant gradient, constant lr); the model ends with the recursion
+    e_k = d_k e_(k-1) + (1 - d_k) p_k, e_0 = p_0, d_k = min(d, (1 + k) / (10 + k)), and validate
+    sees the EMA weights."""
     n, lr, decay, p0 = 30, 0.1, 0.8, 1.0
     model, seen = _scalar_model(p0), []
     train(
@@ -133,10 +134,24 @@ def test_ema_formula():
     delta = lr / (1 + ADAM_EPS)
     ema = p0
     for k in range(1, n + 1):
-        ema = decay * ema + (1 - decay) * (p0 - k * delta)
+        d = min(decay, (1 + k) / (10 + k))
+        ema = d * ema + (1 - d) * (p0 - k * delta)
     assert seen == [pytest.approx(ema, abs=1e-12)]
     assert model.p.item() == pytest.approx(ema, abs=1e-12)
     assert abs(ema - (p0 - n * delta)) > 0.3  # the EMA lags the raw weights visibly
+
+
+def test_ema_warmup_forgets_the_initial_weights():
+    """The initial weights' share of the EMA is prod_k d_k: with the warm-up it falls like
+    9 / (10 + n) * ... -> ~0 after 2000 steps, where a constant 0.999 would keep 0.999^2000."""
+    share, constant = 1.0, 1.0
+    for k in range(1, 2001):
+        share *= ema_decay_at(0.999, k)
+        constant *= 0.999
+    assert constant == pytest.approx(0.135, abs=1e-3)
+    assert share < 1e-3
+    assert ema_decay_at(0.999, 1) == pytest.approx(2 / 11)
+    assert ema_decay_at(0.999, 10_000) == 0.999
 
 
 class _Net(nn.Module):
