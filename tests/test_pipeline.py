@@ -222,6 +222,14 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     assert headlines["one_d"]["gaussian"]["cnf_gap"] == pytest.approx(
         json.loads((repo / "results" / "ode_fit" / "metrics.json").read_text())["gaussian"]["gap"]
     )
+    sample = json.loads((repo / "results" / "sample" / "metrics.json").read_text())
+    fids = [
+        fid
+        for r in sample["schedules"].values()
+        for runs in (*r["ode"].values(), r["sde"]["fid"])
+        for fid in runs.values()
+    ]
+    assert len(fids) == 2 * (4 + 1) and sample["best"]["fid"] == min(fids)  # ODE and SDE runs
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (
