@@ -79,3 +79,49 @@ def test_score_matching_rejects_a_source():
     images = torch.zeros(4, 1, 4, 4, dtype=torch.uint8)
     with pytest.raises(ValueError, match="score matching starts from N"):
         fit_unet(_run("noise", "linear"), images, K, torch.device("cpu"), source=images)
+
+
+def _tiny_fit(monkeypatch, checkpoint, crash_at: int | None = None, target: str = "velocity"):
+    """A 6-step fit checkpointed every 2 steps; crash_at raises inside the 1-based crash_at-th
+    batch's dequantization, as an interrupt in the middle of training would."""
+    import lib.image_models as image_models
+
+    calls = {"n": 0}
+    real = image_models.dequantize
+
+    def dequantize(*args):
+        calls["n"] += 1
+        if calls["n"] == crash_at:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(image_models, "dequantize", dequantize)
+    run = ImageTraining(target, UNetConfig((8,), 1, 1, 8), "linear", 6, 8, 1e-2, "cosine", 0.9, 0)
+    images = torch.randint(0, 17, (16, 1, 4, 4), generator=torch.Generator().manual_seed(0))
+    return fit_unet(
+        run,
+        images.to(torch.uint8),
+        17,
+        torch.device("cpu"),
+        checkpoint=checkpoint,
+        checkpoint_every=2,
+        progress=False,
+    )
+
+
+@pytest.mark.parametrize("target", ["velocity", "noise"])
+def test_an_interrupted_fit_resumes_to_the_same_model(tmp_path, monkeypatch, target):
+    """train_flow / train_score after a crash: the rerun resumes from the checkpoint and ends
+    with exactly the weights and losses of an uninterrupted run (batches and dequantization
+    noise come from the checkpointed generator)."""
+    ckpt = tmp_path / "ckpt.pt"
+    straight, r0 = _tiny_fit(monkeypatch, ckpt, target=target)
+    assert r0.resumed_from == 0 and not ckpt.exists()
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_fit(monkeypatch, ckpt, crash_at=5, target=target)
+    assert ckpt.exists()
+    resumed, r1 = _tiny_fit(monkeypatch, ckpt, target=target)
+    assert r1.resumed_from == 4 and not ckpt.exists()
+    assert r1.train_loss == r0.train_loss
+    for (name, a), b in zip(resumed.state_dict().items(), straight.state_dict().values()):
+        assert torch.equal(a, b), name
