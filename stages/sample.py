@@ -118,17 +118,17 @@ def sample_schedule(p, schedule, x0, scorer, device) -> tuple[dict, dict, dict]:
     ode, distance = {}, {}
     for method, steps in p.ode.items():
         nfes = [samplers.nfe(method, n) for n in steps]
+        shown = steps[int(np.argmin([abs(e - p.grid.nfe) for e in nfes]))]
         fids, rmses = [], []
         for n in steps:
             z = samplers.sample(method, flow, x0, n)
             fids.append(scorer(z))
             rmses.append((z - z_ref).pow(2).mean().sqrt().item())  # per pixel, model scale
+            if n == shown:
+                grids[f"{method}, NFE {samplers.nfe(method, n)}"] = scorer.grid(z)
         ode[method] = {value_key("nfe", e): f for e, f in zip(nfes, fids)}
         distance[method] = {value_key("nfe", e): r for e, r in zip(nfes, rmses)}
         curves[method] = (nfes, fids, rmses)
-        shown = steps[int(np.argmin([abs(e - p.grid.nfe) for e in nfes]))]
-        z = samplers.sample(method, flow, x0, shown)
-        grids[f"{method}, NFE {samplers.nfe(method, shown)}"] = scorer.grid(z)
 
     sde, sde_grids = {}, {}
     gen = seeded_generator(p.seed + 1, device)
@@ -140,15 +140,26 @@ def sample_schedule(p, schedule, x0, scorer, device) -> tuple[dict, dict, dict]:
         sde[value_key("sigma", sigma)] = scorer(z)
         sde_grids[f"sigma = {sigma:g}"] = scorer.grid(z)
 
-    runs = [(m, e, f) for m, (nfes, fids, _) in curves.items() for e, f in zip(nfes, fids)]
-    best = min(runs, key=lambda r: r[2])
-    fast = [r for r in runs if r[1] <= p.fast_nfe]
+    ode_runs = [(m, e, f) for m, (nfes, fids, _) in curves.items() for e, f in zip(nfes, fids)]
+    best = min(ode_runs, key=lambda r: r[2])
+    fast = [r for r in ode_runs if r[1] <= p.fast_nfe]
+    sde_nfe = samplers.nfe("em", p.sde.n_steps)
+    runs = [{"sampler": m, "nfe": e, "fid": f} for m, e, f in ode_runs] + [
+        {"sampler": "sde", "nfe": sde_nfe, "fid": f, "sigma": sigma}
+        for sigma, f in zip(p.sde.sigmas, sde.values())
+    ]
+    sweep = None
+    if p.sde.sweep is not None:
+        sweep, curves["sde"] = sde_sweep(p, flow, score, path, x0, scorer, device, sde)
+        swept = list(zip(*curves["sde"][:2]))
+        fast += [("sde", e, f) for e, f in swept if e <= p.fast_nfe]
+        runs += [{"sampler": "sde", "nfe": e, "fid": f, "sigma": sweep["sigma"]} for e, f in swept]
     metrics = {
         "reference": reference,
         "ode": ode,
         "rmse_to_reference": distance,  # same noise, per pixel: the solver's own error
         "sde": {
-            "nfe": samplers.nfe("em", p.sde.n_steps),
+            "nfe": sde_nfe,
             "diffusion": p.sde.diffusion,
             "fid": sde,
             "best": dict(
@@ -156,7 +167,10 @@ def sample_schedule(p, schedule, x0, scorer, device) -> tuple[dict, dict, dict]:
             ),
         },
         "best_ode": {"sampler": best[0], "nfe": best[1], "fid": best[2]},
+        "best": min(runs, key=lambda r: r["fid"]),  # over ODE and SDE runs
     }
+    if sweep is not None:
+        metrics["sde"]["sweep"] = sweep
     if fast:
         f = min(fast, key=lambda r: r[2])
         metrics["best_fast"] = {
@@ -166,6 +180,25 @@ def sample_schedule(p, schedule, x0, scorer, device) -> tuple[dict, dict, dict]:
             "over_reference": f[2] / reference["fid"],
         }
     return metrics, curves, {"ode": grids, "sde": sde_grids}
+
+
+def sde_sweep(p, flow, score, path, x0, scorer, device, sde_fids) -> tuple[dict, tuple]:
+    """FID vs NFE of the SDE at one sigma: sweep.n_steps and the main run's n_steps (whose FID
+    is already in sde_fids). Its own generator keeps the main runs' noise unchanged. Returns
+    (metrics, curve); the curve's RMSE is NaN: a stochastic sampler has no same-noise solution
+    to compare with the ODE reference."""
+    sigma = p.sde.sweep.sigma
+    sigma_t = samplers.diffusion(p.sde.diffusion, sigma, path.schedule.beta)
+    gen = seeded_generator(p.seed + 2, device)
+    fids = {p.sde.n_steps: sde_fids[value_key("sigma", sigma)]}
+    for n in p.sde.sweep.n_steps:
+        z = samplers.sample("em", flow, x0, n, score=score, sigma=sigma_t, generator=gen)
+        fids[n] = scorer(z)
+    steps = sorted(fids)
+    nfes = [samplers.nfe("em", n) for n in steps]
+    curve = (nfes, [fids[n] for n in steps], [float("nan")] * len(steps))
+    metrics = {"sigma": sigma, "fid": {value_key("nfe", e): fids[n] for e, n in zip(nfes, steps)}}
+    return metrics, curve
 
 
 def transfer(p, data, clf, scorer, device, out) -> dict:
@@ -201,19 +234,6 @@ def transfer(p, data, clf, scorer, device, out) -> dict:
     }
 
 
-def overall_best(metrics: dict) -> dict:
-    """The lowest FID over every schedule's best ODE run and best SDE run."""
-    runs = []
-    for s, m in metrics.items():
-        runs.append({"schedule": s, **m["best_ode"]})
-        sde = m["sde"]
-        runs.append(
-            {"schedule": s, "sampler": "sde", "nfe": sde["nfe"], "fid": sde["best"]["fid"]}
-            | {"sigma": sde["best"]["sigma"]}
-        )
-    return min(runs, key=lambda r: r["fid"])
-
-
 def main(p, device, out):
     name, data, clf, scorer, _ = setup(p, device)
     reference = scorer.reference
@@ -227,10 +247,10 @@ def main(p, device, out):
         ode_grids |= {f"{s}: {t}": v for t, v in g["ode"].items()}
         sde_grids |= {f"{s}: {t}": v for t, v in g["sde"].items()}
         for m, (nfes, fids, rmses) in c.items():
-            write_csv(
-                out / "plots" / "fid_vs_nfe" / f"{s}_{m}.csv",
-                {"nfe": nfes, "fid": fids, "rmse_to_reference": rmses},
-            )
+            columns = {"nfe": nfes, "fid": fids}
+            if m != "sde":
+                columns["rmse_to_reference"] = rmses
+            write_csv(out / "plots" / "fid_vs_nfe" / f"{s}_{m}.csv", columns)
     figures = out / "figures"
     plots.fid_vs_nfe(
         curves,
@@ -241,7 +261,7 @@ def main(p, device, out):
     n_cols = 1 + len(p.ode)
     plots.image_panels(ode_grids, figures / "grids_ode.png", n_panel_cols=n_cols)
     plots.image_panels(sde_grids, figures / "grids_sde.png", n_panel_cols=len(p.sde.sigmas))
-    best = overall_best(metrics)
+    best = min(({"schedule": s} | m["best"] for s, m in metrics.items()), key=lambda r: r["fid"])
     result = {
         "dataset": name,
         "fid": {

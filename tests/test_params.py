@@ -95,3 +95,13 @@ def test_dvc_yaml_declares_exactly_the_schema_keys():
         assert declared == {f"{stage}.{k}" for k in schema(stage).model_fields}, stage
         deps = dvc["stages"][stage]["deps"]  # its own schema module, and the shared one
         assert f"lib/params/{stage}.py" in deps and "lib/params/__init__.py" in deps, stage
+
+
+def test_sample_sde_sweep_cross_checks():
+    msg = _error("sample", lambda s: s["sde"]["sweep"].update(sigma=3.0))
+    assert "sample.sde" in msg and "sweep.sigma = 3.0 is not one of sigmas" in msg
+    msg = _error("sample", lambda s: s["sde"]["sweep"].update(n_steps=[10, s["sde"]["n_steps"]]))
+    assert "sweep.n_steps" in msg and "distinct step counts other than n_steps" in msg
+    off = copy.deepcopy(PARAMS["sample"])
+    off["sde"]["sweep"] = None
+    assert validate_section("sample", off).sde.sweep is None

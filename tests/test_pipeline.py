@@ -128,7 +128,7 @@ TINY = {
         "reference_steps": 4,
         "fast_nfe": 2,
         "ode": {"euler": [1, 2], "heun": [1], "rk4": [1]},
-        "sde": {"sigmas": [1.0], "n_steps": 2},
+        "sde": {"sigmas": [1.0], "n_steps": 2, "sweep": {"sigma": 1.0, "n_steps": [1]}},
         "grid": {"n_images": 4, "nfe": 2},
         "transfer": {"n_images": 3, "n_steps": 1},
     },
@@ -226,10 +226,11 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     fids = [
         fid
         for r in sample["schedules"].values()
-        for runs in (*r["ode"].values(), r["sde"]["fid"])
+        for runs in (*r["ode"].values(), r["sde"]["fid"], r["sde"]["sweep"]["fid"])
         for fid in runs.values()
     ]
-    assert len(fids) == 2 * (4 + 1) and sample["best"]["fid"] == min(fids)  # ODE and SDE runs
+    # 4 ODE runs, 1 SDE run and the SDE's step sweep (NFE 2, and 4 = the SDE run again)
+    assert len(fids) == 2 * (4 + 1 + 2) and sample["best"]["fid"] == min(fids)
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (

@@ -14,10 +14,30 @@ Schedule = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
 Steps = list[PositiveInt]
 
 
+class SdeSweepParams(Section):
+    sigma: Annotated[float, Field(gt=0)]  # one of sde.sigmas
+    n_steps: Steps = Field(min_length=1)  # further step counts: FID vs NFE of the SDE
+
+
 class SdeParams(Section):
     sigmas: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
     n_steps: PositiveInt  # Euler–Maruyama steps (2 function evaluations each)
     diffusion: Literal[tuple(DIFFUSIONS)]  # type: ignore[valid-type]
+    sweep: SdeSweepParams | None  # null: the SDE at n_steps only
+
+    @model_validator(mode="after")
+    def _check(self):
+        w = self.sweep
+        if w is None:
+            return self
+        if w.sigma not in self.sigmas:
+            raise ValueError(f"sweep.sigma = {w.sigma} is not one of sigmas {self.sigmas}")
+        if len(set(w.n_steps)) != len(w.n_steps) or self.n_steps in w.n_steps:
+            raise ValueError(
+                f"sweep.n_steps = {w.n_steps}: give distinct step counts other than "
+                f"n_steps = {self.n_steps} (that run is already made)"
+            )
+        return self
 
 
 class GridParams(Section):
