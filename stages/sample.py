@@ -72,33 +72,12 @@ def timed(run):
     return z, time.perf_counter() - start
 
 
-def setup(p, device) -> tuple[str, object, fid.Classifier, Scorer, torch.Tensor]:
-    """(dataset name, data, classifier, scorer, starting noise): the same in every process,
-    every one of them seeded, so the schedules' FIDs are paired comparisons wherever they run."""
-    name, data = load_image_npz(Path("data") / "images")
-    real = np.concatenate([data.train.images, data.val.images, data.test.images])
-    check_inputs(p, len(real))
-    k = data.n_levels
-    clf = fid.load_classifier(CLASSIFIER, device)
-    reference = fid.FidReference(
-        clf,
-        fid.to_model_scale(real, k, device),
-        p.n_images,
-        torch.Generator().manual_seed(p.seed),
-        n_floor=p.n_floor,
-    )
-    x0 = torch.randn(
-        (p.n_images, *real.shape[1:]), generator=seeded_generator(p.seed, device), device=device
-    )
-    return name, data, clf, Scorer(reference, k, p.grid.n_images), x0
-
-
 def schedule_job(job) -> tuple[dict, dict, dict]:
-    """sample_schedule in a worker process: job = (params, schedule, device name)."""
-    p, schedule, device_name = job
-    device = torch.device(device_name)
-    *_, scorer, x0 = setup(p, device)
-    return sample_schedule(p, schedule, x0, scorer, device)
+    """sample_schedule in a worker process: job = (params, schedule, starting noise, scorer,
+    device name); every schedule gets the same noise and reference set, so their FIDs are
+    paired comparisons."""
+    p, schedule, x0, scorer, device_name = job
+    return sample_schedule(p, schedule, x0, scorer, torch.device(device_name))
 
 
 def sample_schedule(p, schedule, x0, scorer, device) -> tuple[dict, dict, dict]:
@@ -140,20 +119,28 @@ def sample_schedule(p, schedule, x0, scorer, device) -> tuple[dict, dict, dict]:
         sde[value_key("sigma", sigma)] = scorer(z)
         sde_grids[f"sigma = {sigma:g}"] = scorer.grid(z)
 
-    ode_runs = [(m, e, f) for m, (nfes, fids, _) in curves.items() for e, f in zip(nfes, fids)]
-    best = min(ode_runs, key=lambda r: r[2])
-    fast = [r for r in ode_runs if r[1] <= p.fast_nfe]
+    def by_fid(run: dict) -> float:
+        return run["fid"]
+
+    runs = [
+        {"sampler": m, "nfe": e, "fid": f}
+        for m, (nfes, fids, _) in curves.items()
+        for e, f in zip(nfes, fids)
+    ]
+    best_ode = min(runs, key=by_fid)
     sde_nfe = samplers.nfe("em", p.sde.n_steps)
-    runs = [{"sampler": m, "nfe": e, "fid": f} for m, e, f in ode_runs] + [
+    runs += [
         {"sampler": "sde", "nfe": sde_nfe, "fid": f, "sigma": sigma}
         for sigma, f in zip(p.sde.sigmas, sde.values())
     ]
     sweep = None
     if p.sde.sweep is not None:
         sweep, curves["sde"] = sde_sweep(p, flow, score, path, x0, scorer, device, sde)
-        swept = list(zip(*curves["sde"][:2]))
-        fast += [("sde", e, f) for e, f in swept if e <= p.fast_nfe]
-        runs += [{"sampler": "sde", "nfe": e, "fid": f, "sigma": sweep["sigma"]} for e, f in swept]
+        runs += [
+            {"sampler": "sde", "nfe": e, "fid": f, "sigma": sweep["sigma"]}
+            for e, f in zip(*curves["sde"][:2])
+        ]
+    fast = [r for r in runs if r["nfe"] <= p.fast_nfe]
     metrics = {
         "reference": reference,
         "ode": ode,
@@ -166,18 +153,18 @@ def sample_schedule(p, schedule, x0, scorer, device) -> tuple[dict, dict, dict]:
                 zip(("sigma", "fid"), min(zip(p.sde.sigmas, sde.values()), key=lambda r: r[1]))
             ),
         },
-        "best_ode": {"sampler": best[0], "nfe": best[1], "fid": best[2]},
-        "best": min(runs, key=lambda r: r["fid"]),  # over ODE and SDE runs
+        "best_ode": best_ode,
+        "best": min(runs, key=by_fid),  # over ODE and SDE runs
     }
     if sweep is not None:
         metrics["sde"]["sweep"] = sweep
     if fast:
-        f = min(fast, key=lambda r: r[2])
+        f = min(fast, key=by_fid)
         metrics["best_fast"] = {
-            "sampler": f[0],
-            "nfe": f[1],
-            "fid": f[2],
-            "over_reference": f[2] / reference["fid"],
+            "sampler": f["sampler"],
+            "nfe": f["nfe"],
+            "fid": f["fid"],
+            "over_reference": f["fid"] / reference["fid"],
         }
     return metrics, curves, {"ode": grids, "sde": sde_grids}
 
@@ -235,13 +222,27 @@ def transfer(p, data, clf, scorer, device, out) -> dict:
 
 
 def main(p, device, out):
-    name, data, clf, scorer, _ = setup(p, device)
-    reference = scorer.reference
+    name, data = load_image_npz(Path("data") / "images")
+    real = np.concatenate([data.train.images, data.val.images, data.test.images])
+    check_inputs(p, len(real))
+    k = data.n_levels
+    clf = fid.load_classifier(CLASSIFIER, device)
+    reference = fid.FidReference(
+        clf,
+        fid.to_model_scale(real, k, device),
+        p.n_images,
+        torch.Generator().manual_seed(p.seed),
+        n_floor=p.n_floor,
+    )
+    scorer = Scorer(reference, k, p.grid.n_images)
+    x0 = torch.randn(
+        (p.n_images, *real.shape[1:]), generator=seeded_generator(p.seed, device), device=device
+    )
     start = time.perf_counter()
     metrics, curves, ode_grids, sde_grids = {}, {}, {}, {}
-    # one worker per schedule on a multi-core CPU (1 thread each): small convolutions scale
-    # better over processes than over threads (see lib/parallel.py)
-    jobs = [(p, s, str(device)) for s in p.schedules]
+    # one worker per schedule on a multi-core CPU (1 thread each), given the noise and the
+    # reference built once here (see lib/parallel.py)
+    jobs = [(p, s, x0, scorer, str(device)) for s in p.schedules]
     for s, (metrics[s], c, g) in zip(p.schedules, map_jobs(schedule_job, jobs, device)):
         curves |= {(s, m): v for m, v in c.items()}
         ode_grids |= {f"{s}: {t}": v for t, v in g["ode"].items()}
