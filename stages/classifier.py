@@ -1,4 +1,6 @@
-"""Stage classifier: a CNN on the image data whose penultimate features define every FID."""
+"""Stage classifier: a CNN on the training images whose penultimate features define every
+sample-quality metric. It never sees the validation and test splits (the metrics' real sets):
+a slice of the training split selects its weights, and its accuracy is measured on the others."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from lib import fid
+from lib import classifier
 from lib.image_data import load_image_npz
 from lib.io import write_csv
 from lib.stage import run_stage, seeded_generator
@@ -17,44 +19,60 @@ MODEL = Path("models") / "classifier" / "classifier.pt"
 
 def main(p, device, out):
     name, data = load_image_npz(Path("data") / "images")
-    k = data.n_levels
+    k, n_train = data.n_levels, len(data.train) - p.n_holdout
+    if n_train < p.batch_size:
+        raise SystemExit(
+            f"error: classifier.n_holdout = {p.n_holdout} leaves {n_train} of the "
+            f"{len(data.train)} training images, fewer than batch_size = {p.batch_size}"
+        )
+    train, holdout = data.train.take(0, n_train), data.train.take(n_train)
 
-    def split(s):
-        return fid.to_model_scale(s.images, k, device), torch.as_tensor(s.labels).long()
+    def scaled(split):
+        return classifier.to_model_scale(split.images, k, device), torch.as_tensor(split.labels)
 
-    (train_x, train_y), (val_x, val_y), (test_x, test_y) = map(
-        split, (data.train, data.val, data.test)
-    )
     torch.manual_seed(p.seed)
-    model = fid.Classifier(train_x.shape[1], data.n_classes, tuple(p.channels), p.feature_dim)
-    model = model.to(device)
-    result = fid.train_classifier(
+    model = classifier.Classifier(
+        train.images.shape[1],
+        data.n_classes,
+        tuple(p.channels),
+        p.feature_dim,
+        p.dropout,
+        p.batch_norm,
+    ).to(device)
+    result = classifier.train_classifier(
         model,
-        train_x,
-        train_y,
-        val_x,
-        val_y,
+        torch.as_tensor(train.images, device=device),
+        torch.as_tensor(train.labels).long(),
+        k,
+        *scaled(holdout),
         n_iters=p.n_iters,
         batch_size=p.batch_size,
         lr=p.lr,
         generator=seeded_generator(p.seed, torch.device("cpu")),
+        augmentation=classifier.Augmentation(p.max_shift, p.dequantize),
+        weight_decay=p.weight_decay,
+        label_smoothing=p.label_smoothing,
         lr_schedule=p.lr_schedule,
         eval_every=p.eval_every,
     )
-    fid.save_classifier(MODEL, model)
+    classifier.save_classifier(MODEL, model)
+    iters = list(range(1, len(result.train_loss) + 1))
+    write_csv(out / "plots" / "train.csv", {"iteration": iters, "loss": result.train_loss})
     write_csv(
-        out / "plots" / "train.csv",
-        {"iteration": list(range(1, len(result.train_loss) + 1)), "loss": result.train_loss},
+        out / "plots" / "val.csv", {"iteration": result.val_iters, "accuracy": result.val_values}
     )
-    write_csv(
-        out / "plots" / "val.csv", {"iteration": result.val_iters, "accuracy": result.val_accuracy}
-    )
+    test_x, test_y = scaled(data.test)
+    val_x, val_y = scaled(data.val)
     return {
         "dataset": name,
-        "test_accuracy": fid.accuracy(model, test_x, test_y),
-        "val_accuracy": result.best_val_accuracy,
+        "test_accuracy": classifier.accuracy(model, test_x, test_y),
+        "val_accuracy": classifier.accuracy(model, val_x, val_y),
+        "holdout_accuracy": result.best_value,
         "best_iter": result.best_iter,
+        "n_train": n_train,
+        "n_holdout": p.n_holdout,
         "n_test": len(test_x),
+        "n_val": len(val_x),
         "feature_dim": p.feature_dim,
         "n_parameters": count_parameters(model),
         "train_seconds": result.seconds,

@@ -111,6 +111,7 @@ TINY = {
         "feature_dim": 8,
         "n_iters": 20,
         "batch_size": 32,
+        "n_holdout": 40,
         "eval_every": 10,
     },
     "train_flow": {
@@ -123,9 +124,9 @@ TINY = {
     },
     "train_score": {"unet": TINY_UNET, "n_iters": 4, "batch_size": 16, "checkpoint_every": 2},
     "sample": {
-        "n_images": 20,
-        "n_floor": 2,
-        "reference_steps": 4,
+        "n_images": 40,
+        "yardstick": {"n_reference": 60, "n_groups": 5, "noise_sigmas": [0.4]},
+        "exact": {"rtol": 0.001, "atol": 0.001},
         "fast_nfe": 2,
         "ode": {"euler": [1, 2], "heun": [1], "rk4": [1]},
         "sde": {"sigmas": [1.0], "n_steps": 2, "sweep": {"sigma": 1.0, "n_steps": [1]}},
@@ -217,20 +218,20 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     assert "Bits per dimension" in tex and "class-to-class" in tex and "Headline numbers" in tex
     assert not list((repo / "checkpoints").glob("*.pt"))  # each removed once its training ends
     headlines = json.loads((repo / "results" / "metrics" / "metrics.json").read_text())
-    assert headlines["images"]["fid_n_images"] == 20
+    assert headlines["images"]["n_images"] == 40 and headlines["images"]["n_real"] == 40
     assert headlines["images"]["bits_per_dim"]["exact"]["n_images"] == 4
     assert headlines["one_d"]["gaussian"]["cnf_gap"] == pytest.approx(
         json.loads((repo / "results" / "ode_fit" / "metrics.json").read_text())["gaussian"]["gap"]
     )
     sample = json.loads((repo / "results" / "sample" / "metrics.json").read_text())
-    fids = [
-        fid
-        for r in sample["schedules"].values()
-        for runs in (*r["ode"].values(), r["sde"]["fid"], r["sde"]["sweep"]["fid"])
-        for fid in runs.values()
-    ]
-    # 4 ODE runs, 1 SDE run and the SDE's step sweep (NFE 2, and 4 = the SDE run again)
-    assert len(fids) == 2 * (4 + 1 + 2) and sample["best"]["fid"] == min(fids)
+    runs = {(s, key): row for s, r in sample["schedules"].items() for key, row in r["runs"].items()}
+    # per schedule: the exact solve, 4 ODE runs, 1 SDE run and the SDE's sweep run (NFE 2)
+    assert len(runs) == 2 * (1 + 4 + 1 + 1)
+    assert sample["best"]["kid"]["value"] == min(r["kid"]["value"] for r in runs.values())
+    for (_, key), row in runs.items():
+        assert row["kid"]["ci_low"] < row["kid"]["value"] < row["kid"]["ci_high"]
+        assert ("vs_exact" in row) == (key != "exact") and row["n_images"] == 40
+    assert sample["real_vs_real"]["kid"]["se"] > 0 and len(sample["calibration"]) == 2
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (

@@ -1,8 +1,9 @@
-"""Params of the classifier stage: the CNN whose penultimate features define the FID."""
+"""Params of the classifier stage: the CNN whose penultimate features define every
+sample-quality metric (KID, FID, precision / recall)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -12,12 +13,19 @@ from lib.params import PositiveFloat, PositiveInt, Section, Seed
 class ClassifierParams(Section):
     seed: Seed
     channels: list[PositiveInt] = Field(min_length=1)  # one stride-2 block per entry
-    feature_dim: PositiveInt  # the FID features (penultimate layer)
+    feature_dim: PositiveInt  # the metrics' features (penultimate layer)
+    batch_norm: bool  # after every convolution
+    dropout: Annotated[float, Field(ge=0, lt=1)]  # before the last layer
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)]
     n_iters: PositiveInt
     batch_size: PositiveInt
     lr: PositiveFloat
     lr_schedule: Literal["constant", "cosine"]
-    eval_every: PositiveInt  # validation accuracy; the best weights are kept
+    weight_decay: Annotated[float, Field(ge=0)]  # L2 penalty on the weights
+    max_shift: Annotated[int, Field(ge=0)]  # random shifts of up to this many pixels
+    dequantize: bool  # train on 2 (x + u) / K - 1, u ~ U[0, 1), as the generative models
+    n_holdout: PositiveInt  # training images kept out of training: validation and selection
+    eval_every: PositiveInt  # holdout accuracy; the best weights are kept
 
 
 SCHEMA = ClassifierParams

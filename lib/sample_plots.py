@@ -1,0 +1,151 @@
+"""Figures and plot tables of the sample stage: KID against function evaluations with intervals,
+the yardstick's calibration and its standard error against n, sample grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lib.classifier import to_model_scale  # noqa: E402
+from lib.image_sampling import Run  # noqa: E402
+from lib.plots import save  # noqa: E402
+from lib.stage import value_key  # noqa: E402
+from lib.yardstick import Score  # noqa: E402
+
+STYLES = ["-", "--", ":", "-."]
+
+
+def _curve_name(run: Run) -> str:
+    return f"sde_{value_key('sigma', run.sigma)}" if run.sampler == "sde" else run.sampler
+
+
+def curves(runs: list[Run], scores: dict[tuple[str, str], Score]) -> dict[tuple[str, str], dict]:
+    """KID against NFE per (schedule, sampler), the SDE per sigma: {"nfe", "kid", "kid_se"}
+    columns sorted by NFE (a DVC plot each). The exact solve is a reference, not a curve."""
+    out: dict[tuple[str, str], dict] = {}
+    for r in sorted(runs, key=lambda r: r.nfe):
+        if r.sampler == "exact":
+            continue
+        est = scores[(r.schedule, r.key)].kid.estimate()
+        rows = out.setdefault((r.schedule, _curve_name(r)), {"nfe": [], "kid": [], "kid_se": []})
+        rows["nfe"].append(r.nfe)
+        rows["kid"].append(est.value)
+        rows["kid_se"].append(est.se)
+    return out
+
+
+def kid_vs_nfe(
+    runs: list[Run], scores: dict[tuple[str, str], Score], real: Score, path: Path, level: float
+) -> None:
+    """Left: KID (interval as error bars) against function evaluations, one colour per sampler,
+    one line style per schedule; each schedule's exact ODE solution (black) and the real-vs-real
+    value (grey band) as horizontal references. Right: per-pixel RMSE to the exact solution."""
+    table = curves(runs, scores)
+    schedules = list(dict.fromkeys(s for s, _ in table))
+    names = list(dict.fromkeys(m for _, m in table))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    for (schedule, name), rows in table.items():
+        ls = STYLES[schedules.index(schedule) % len(STYLES)]
+        colour = colours[names.index(name) % len(colours)]
+        lows, highs = [], []
+        for r in sorted(runs, key=lambda r: r.nfe):
+            if r.schedule == schedule and r.sampler != "exact" and _curve_name(r) == name:
+                low, high = scores[(schedule, r.key)].kid.estimate().interval(level)
+                lows.append(low)
+                highs.append(high)
+        kid = np.asarray(rows["kid"])
+        ax.errorbar(
+            rows["nfe"],
+            kid,
+            yerr=[kid - np.asarray(lows), np.asarray(highs) - kid],
+            marker="o",
+            ms=3,
+            capsize=2,
+            ls=ls,
+            color=colour,
+            label=f"{name.replace('_sigma_', ' σ=').replace('p', '.')}, {schedule}",
+        )
+        ode = [r for r in runs if r.schedule == schedule and _curve_name(r) == name]
+        if ode and ode[0].rmse_to_exact is not None:
+            ax2.loglog(
+                [r.nfe for r in ode],
+                [r.rmse_to_exact for r in ode],
+                marker="o",
+                ms=3,
+                ls=ls,
+                color=colour,
+                label=f"{name}, {schedule}",
+            )
+    for i, schedule in enumerate(schedules):
+        exact = scores[(schedule, "exact")].kid.estimate()
+        ax.axhline(
+            exact.value,
+            color="black",
+            lw=0.8,
+            ls=STYLES[i % len(STYLES)],
+            alpha=0.7,
+            label=f"exact ODE, {schedule}",
+        )
+    low, high = real.kid.estimate().interval(level)
+    ax.axhspan(low, high, color="grey", alpha=0.25, label="real vs real")
+    ax.set_xscale("log")
+    ax.set_xlabel("function evaluations")
+    ax.set_ylabel(f"KID ({int(level * 100)}% interval)")
+    ax.legend(fontsize=5.5, ncol=2)
+    ax2.set_xlabel("function evaluations")
+    ax2.set_ylabel("RMSE to the exact ODE solution")
+    ax2.legend(fontsize=5.5)
+    save(fig, path)
+
+
+def calibration(entries: list[dict], against_n: dict[str, list[dict]], path: Path) -> None:
+    """Left: KID of real training images against the pixel-noise sigma added to them (intervals
+    as error bars). Right: standard error of KID (and of the best-vs-runner-up difference)
+    against the number of generated images, log-log, with a 1/sqrt(n) guide."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.4, 3.2))
+    sigma = [e["sigma"] for e in entries]
+    kid = np.array([e["kid"]["value"] for e in entries])
+    low = np.array([e["kid"]["ci_low"] for e in entries])
+    high = np.array([e["kid"]["ci_high"] for e in entries])
+    ax.errorbar(range(len(sigma)), kid, yerr=[kid - low, high - kid], marker="o", capsize=3)
+    ax.set_xticks(range(len(sigma)), [f"{s:g}" for s in sigma])
+    ax.set_xlabel("pixel noise sigma on real training images (model scale)")
+    ax.set_ylabel("KID")
+    ax.set_yscale("symlog", linthresh=max(1e-4, float(np.abs(high - low).min())))
+    for name, rows in against_n.items():
+        n = np.array([r["n_images"] for r in rows])
+        se = np.array([r["se"] for r in rows])
+        ax2.loglog(n, se, marker="o", label=name.replace("_", " "))
+        ax2.loglog(n, se[-1] * np.sqrt(n[-1] / n), color="grey", lw=0.6, ls=":")
+    ax2.set_xlabel("generated images n")
+    ax2.set_ylabel("standard error of KID")
+    ax2.legend(fontsize=7, title="1/sqrt(n): dotted", title_fontsize=6)
+    save(fig, path)
+
+
+def grids(
+    runs: list[Run], n_levels: int, n_images: int, nfe: int, sde_n_steps: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """The first n_images of the exact solve and of each ODE sampler at the NFE closest to nfe
+    ("ode"), and of the SDE at sde_n_steps for each sigma ("sde"), per schedule: model-scale
+    arrays keyed by panel title."""
+    out: dict[str, dict[str, np.ndarray]] = {"ode": {}, "sde": {}}
+    for s in dict.fromkeys(r.schedule for r in runs):
+        own = [r for r in runs if r.schedule == s]
+        shown = [r for r in own if r.sampler == "exact"]
+        for m in dict.fromkeys(r.sampler for r in own if r.rmse_to_exact is not None):
+            shown.append(min((r for r in own if r.sampler == m), key=lambda r: abs(r.nfe - nfe)))
+        for r in shown:
+            out["ode"][f"{s}: {r.label}"] = to_model_scale(r.images[:n_images], n_levels).numpy()
+        for r in own:
+            if r.sampler == "sde" and r.n_steps == sde_n_steps:
+                out["sde"][f"{s}: sigma = {r.sigma:g}"] = to_model_scale(
+                    r.images[:n_images], n_levels
+                ).numpy()
+    return out
