@@ -162,6 +162,24 @@ def accuracy(
     return correct / len(images)
 
 
+@torch.no_grad()
+def cross_entropy(
+    model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
+) -> float:
+    """Mean cross-entropy (nats) of images (model scale) against their labels, in eval mode: a
+    selection criterion without the ties of accuracy on a small, nearly solved set."""
+    was_training = model.training
+    model.eval()
+    device = _device_of(model)
+    labels = torch.as_tensor(labels)
+    total = 0.0
+    for i in range(0, len(images), batch_size):
+        logits = model(images[i : i + batch_size].to(device)).cpu()
+        total += F.cross_entropy(logits, labels[i : i + batch_size], reduction="sum").item()
+    model.train(was_training)
+    return total / len(images)
+
+
 @dataclass(frozen=True)
 class Augmentation:
     max_shift: int = 0  # pixels, each direction
@@ -189,8 +207,8 @@ def train_classifier(
 ):
     """Cross-entropy with label_smoothing (+ weight_decay/2 |w|^2 on the weights of the
     convolutions and linear layers, not on biases or BatchNorm) with
-    `lib.training.train`; returns its `TrainResult`, the weights with the best validation
-    accuracy loaded into `model`. images: integer (N, C, H, W) in 0..K-1 on the model's device,
+    `lib.training.train`; returns its `TrainResult`, the weights with the lowest validation
+    cross-entropy loaded into `model`. images: integer (N, C, H, W) in 0..K-1 on the model's device,
     augmented and dequantized per batch; val_images: model scale (`to_model_scale`). Batches,
     shifts and dequantization noise come from `generator` (CPU)."""
     labels = torch.as_tensor(labels).to(images.device)
@@ -214,7 +232,8 @@ def train_classifier(
         n_iters=n_iters,
         lr=lr,
         lr_schedule=lr_schedule,
-        validate=lambda m: accuracy(m, val_images, val_labels),
+        validate=lambda m: cross_entropy(m, val_images, val_labels),
+        maximize=False,
         eval_every=eval_every,
         generators=[generator],
         progress=progress,

@@ -90,6 +90,9 @@ def rank(
     }
     d = result["best"]["vs_real"]
     d["within_3_se"] = bool(d["value"] <= 3 * d["se"])
+    result["real_below_every_run"] = bool(
+        all(real.kid.value < s.kid.value for s in scores.values())
+    )
     first = next(iter(schedules))
     result["schedule_comparison"] = {
         s: compare(scores[(s, "exact")], scores[(first, "exact")], level)

@@ -10,6 +10,7 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from lib.classifier import to_model_scale  # noqa: E402
 from lib.image_sampling import Run  # noqa: E402
@@ -18,6 +19,14 @@ from lib.stage import value_key  # noqa: E402
 from lib.yardstick import Score  # noqa: E402
 
 STYLES = ["-", "--", ":", "-."]
+KID_UNIT = 1e3  # KIDs are drawn x 10^3
+
+
+def _plain_log_ticks(axis, values) -> None:
+    """Tick labels of a log axis at `values`, printed as plain numbers (no minor labels)."""
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
+    axis.set_ticks(sorted(set(values)))
 
 
 def _curve_name(run: Run) -> str:
@@ -42,62 +51,70 @@ def curves(runs: list[Run], scores: dict[tuple[str, str], Score]) -> dict[tuple[
 def kid_vs_nfe(
     runs: list[Run], scores: dict[tuple[str, str], Score], real: Score, path: Path, level: float
 ) -> None:
-    """Left: KID (interval as error bars) against function evaluations, one colour per sampler,
-    one line style per schedule; each schedule's exact ODE solution (black) and the real-vs-real
-    value (grey band) as horizontal references. Right: per-pixel RMSE to the exact solution."""
+    """Left: KID minus the exact ODE solution's KID of the same schedule, paired (same noise),
+    with its interval as error bars, against function evaluations: one colour per sampler (the
+    SDE per sigma), one line style per schedule; 0 is "as good as the exact solution", and the
+    real-vs-real set's difference is the grey band. Right: per-pixel RMSE to the exact
+    solution."""
     table = curves(runs, scores)
     schedules = list(dict.fromkeys(s for s, _ in table))
     names = list(dict.fromkeys(m for _, m in table))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.6))
-    for (schedule, name), rows in table.items():
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.0, 3.8), gridspec_kw={"wspace": 0.3})
+    spread = []
+    for schedule, name in table:
         ls = STYLES[schedules.index(schedule) % len(STYLES)]
         colour = colours[names.index(name) % len(colours)]
-        lows, highs = [], []
-        for r in sorted(runs, key=lambda r: r.nfe):
-            if r.schedule == schedule and r.sampler != "exact" and _curve_name(r) == name:
-                low, high = scores[(schedule, r.key)].kid.estimate().interval(level)
-                lows.append(low)
-                highs.append(high)
-        kid = np.asarray(rows["kid"])
+        exact = scores[(schedule, "exact")]
+        own = [
+            r
+            for r in sorted(runs, key=lambda r: r.nfe)
+            if r.schedule == schedule and r.sampler != "exact" and _curve_name(r) == name
+        ]
+        diffs = [scores[(schedule, r.key)].kid - exact.kid for r in own]
+        value = KID_UNIT * np.array([d.value for d in diffs])
+        bounds = KID_UNIT * np.array([d.interval(level) for d in diffs])
+        spread += list(bounds.ravel())
+        label = name.replace("_sigma_", " σ=").replace("p", ".")
         ax.errorbar(
-            rows["nfe"],
-            kid,
-            yerr=[kid - np.asarray(lows), np.asarray(highs) - kid],
+            [r.nfe for r in own],
+            value,
+            yerr=[value - bounds[:, 0], bounds[:, 1] - value],
             marker="o",
             ms=3,
             capsize=2,
             ls=ls,
             color=colour,
-            label=f"{name.replace('_sigma_', ' σ=').replace('p', '.')}, {schedule}",
+            label=f"{label}, {schedule}",
         )
-        ode = [r for r in runs if r.schedule == schedule and _curve_name(r) == name]
-        if ode and ode[0].rmse_to_exact is not None:
+        if own and own[0].rmse_to_exact is not None:
             ax2.loglog(
-                [r.nfe for r in ode],
-                [r.rmse_to_exact for r in ode],
+                [r.nfe for r in own],
+                [r.rmse_to_exact for r in own],
                 marker="o",
                 ms=3,
                 ls=ls,
                 color=colour,
                 label=f"{name}, {schedule}",
             )
-    for i, schedule in enumerate(schedules):
-        exact = scores[(schedule, "exact")].kid.estimate()
-        ax.axhline(
-            exact.value,
-            color="black",
-            lw=0.8,
-            ls=STYLES[i % len(STYLES)],
-            alpha=0.7,
-            label=f"exact ODE, {schedule}",
+    ax.axhline(0.0, color="black", lw=0.8)
+    for i, schedule in enumerate(schedules):  # Q against R, paired with nothing: a reference
+        d = real.kid - scores[(schedule, "exact")].kid
+        low, high = d.interval(level)
+        ax.axhspan(
+            KID_UNIT * low,
+            KID_UNIT * high,
+            color="grey",
+            alpha=0.15,
+            label="real vs real" if i == 0 else None,
         )
-    low, high = real.kid.estimate().interval(level)
-    ax.axhspan(low, high, color="grey", alpha=0.25, label="real vs real")
     ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=max(0.1, float(np.percentile(np.abs(spread), 25))))
+    _plain_log_ticks(ax.xaxis, [r.nfe for r in runs if r.sampler != "exact"])
     ax.set_xlabel("function evaluations")
-    ax.set_ylabel(f"KID ({int(level * 100)}% interval)")
+    ax.set_ylabel(f"KID - KID(exact ODE), x 1000 ({int(level * 100)}%)")
     ax.legend(fontsize=5.5, ncol=2)
+    _plain_log_ticks(ax2.xaxis, [r.nfe for r in runs if r.rmse_to_exact is not None])
     ax2.set_xlabel("function evaluations")
     ax2.set_ylabel("RMSE to the exact ODE solution")
     ax2.legend(fontsize=5.5)
@@ -108,7 +125,7 @@ def calibration(entries: list[dict], against_n: dict[str, list[dict]], path: Pat
     """Left: KID of real training images against the pixel-noise sigma added to them (intervals
     as error bars). Right: standard error of KID (and of the best-vs-runner-up difference)
     against the number of generated images, log-log, with a 1/sqrt(n) guide."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.4, 3.2))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.2), gridspec_kw={"wspace": 0.3})
     sigma = [e["sigma"] for e in entries]
     kid = np.array([e["kid"]["value"] for e in entries])
     low = np.array([e["kid"]["ci_low"] for e in entries])
@@ -123,6 +140,7 @@ def calibration(entries: list[dict], against_n: dict[str, list[dict]], path: Pat
         se = np.array([r["se"] for r in rows])
         ax2.loglog(n, se, marker="o", label=name.replace("_", " "))
         ax2.loglog(n, se[-1] * np.sqrt(n[-1] / n), color="grey", lw=0.6, ls=":")
+    _plain_log_ticks(ax2.xaxis, [r["n_images"] for rows in against_n.values() for r in rows])
     ax2.set_xlabel("generated images n")
     ax2.set_ylabel("standard error of KID")
     ax2.legend(fontsize=7, title="1/sqrt(n): dotted", title_fontsize=6)

@@ -59,7 +59,8 @@ def main(p, device, out):
     iters = list(range(1, len(result.train_loss) + 1))
     write_csv(out / "plots" / "train.csv", {"iteration": iters, "loss": result.train_loss})
     write_csv(
-        out / "plots" / "val.csv", {"iteration": result.val_iters, "accuracy": result.val_values}
+        out / "plots" / "val.csv",
+        {"iteration": result.val_iters, "cross_entropy": result.val_values},
     )
     test_x, test_y = scaled(data.test)
     val_x, val_y = scaled(data.val)
@@ -67,7 +68,8 @@ def main(p, device, out):
         "dataset": name,
         "test_accuracy": classifier.accuracy(model, test_x, test_y),
         "val_accuracy": classifier.accuracy(model, val_x, val_y),
-        "holdout_accuracy": result.best_value,
+        "holdout_accuracy": classifier.accuracy(model, *scaled(holdout)),
+        "holdout_cross_entropy": result.best_value,
         "best_iter": result.best_iter,
         "n_train": n_train,
         "n_holdout": p.n_holdout,

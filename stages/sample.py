@@ -14,7 +14,7 @@ import torch
 from lib import classifier, plots, sample_plots, samplers
 from lib.image_data import load_image_npz
 from lib.image_sampling import GridJob, Run, run_grid
-from lib.io import write_csv
+from lib.io import save_npz, write_csv
 from lib.likelihood import dequantize, quantize
 from lib.parallel import map_jobs
 from lib.ranking import rank
@@ -73,6 +73,7 @@ def grid_jobs(p, x0, n_levels: int, device) -> list[GridJob]:
             noise_file=model_file("train_score", f"noise_{s}"),
             x0=x0,
             n_levels=n_levels,
+            batch_size=p.batch_size,
             seed=p.seed,
             device=str(device),
             exact=p.exact.model_dump(),
@@ -137,6 +138,7 @@ def main(p, device, out):
         r for rs in map_jobs(run_grid, grid_jobs(p, x0, k, device), device) for r in rs
     ]
     sampling_seconds = time.perf_counter() - start
+    save_npz(out / "samples.npz", **{f"{r.schedule}.{r.key}": r.images for r in runs})
     scores = {(r.schedule, r.key): stick.score(r.images) for r in runs}
     result = rank(runs, scores, stick, p.fast_nfe, y.level)
     calibration_images = data.train.images[: p.n_images]

@@ -23,6 +23,7 @@ def job(tmp_path_factory):
         noise_file=folder / "noise.pt",
         x0=x0,
         n_levels=17,
+        batch_size=10,
         seed=0,
         device="cpu",
         exact={"method": "dopri5", "rtol": 1e-5, "atol": 1e-5},

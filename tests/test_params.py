@@ -88,11 +88,14 @@ def test_malformed_yaml_and_missing_section(tmp_path):
 
 
 def test_dvc_yaml_declares_exactly_the_schema_keys():
-    """A key read but not declared would never invalidate its stage."""
+    """A key read but not declared would never invalidate its stage: a stage declares every key
+    of its schema, or its whole section (then any edit of it, a misspelt key included, re-runs
+    the stage and reaches its validation)."""
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     for stage in stages():
         declared = set(dvc["stages"][stage]["params"])
-        assert declared == {f"{stage}.{k}" for k in schema(stage).model_fields}, stage
+        per_key = {f"{stage}.{k}" for k in schema(stage).model_fields}
+        assert declared in (per_key, {stage}), stage
         deps = dvc["stages"][stage]["deps"]  # its own schema module, and the shared one
         assert f"lib/params/{stage}.py" in deps and "lib/params/__init__.py" in deps, stage
 

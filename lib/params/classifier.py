@@ -25,7 +25,7 @@ class ClassifierParams(Section):
     max_shift: Annotated[int, Field(ge=0)]  # random shifts of up to this many pixels
     dequantize: bool  # train on 2 (x + u) / K - 1, u ~ U[0, 1), as the generative models
     n_holdout: PositiveInt  # training images kept out of training: validation and selection
-    eval_every: PositiveInt  # holdout accuracy; the best weights are kept
+    eval_every: PositiveInt  # holdout cross-entropy; the weights with the lowest are kept
 
 
 SCHEMA = ClassifierParams

@@ -80,6 +80,7 @@ class SampleParams(Section):
     seed: Seed
     schedules: list[Schedule] = Field(min_length=1)  # each needs train_flow and train_score models
     n_images: PositiveInt  # generated images per sampler run, all from the same noise
+    batch_size: PositiveInt  # images integrated at once
     yardstick: YardstickParams
     exact: ExactParams  # the same-noise exact ODE solution every ODE sampler is measured against
     fast_nfe: PositiveInt  # the "fast sampler" budget compared with the exact solution
