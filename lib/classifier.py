@@ -130,54 +130,42 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def extract_features(
-    model: Classifier, images: torch.Tensor, batch_size: int = 500
-) -> torch.Tensor:
-    """model.features in eval mode, batched on the model's device: (N, ...) -> (N, F) on CPU."""
+def _batched(fn, model: Classifier, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """fn(model, batch) over batches of images in eval mode on the model's device, concatenated
+    on the CPU; the model's mode is restored after."""
     was_training = model.training
     model.eval()
     device = _device_of(model)
     out = [
-        model.features(images[i : i + batch_size].to(device)).cpu()
+        fn(model, images[i : i + batch_size].to(device)).cpu()
         for i in range(0, len(images), batch_size)
     ]
     model.train(was_training)
     return torch.cat(out)
 
 
-@torch.no_grad()
+def extract_features(
+    model: Classifier, images: torch.Tensor, batch_size: int = 500
+) -> torch.Tensor:
+    """Penultimate features of images (N, ...) in the model scale: (N, F) on the CPU."""
+    return _batched(Classifier.features, model, images, batch_size)
+
+
 def accuracy(
     model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
 ) -> float:
-    """Fraction of images (model scale) whose arg-max logit is the label (eval mode, batched)."""
-    was_training = model.training
-    model.eval()
-    device = _device_of(model)
-    labels = torch.as_tensor(labels)
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        pred = model(images[i : i + batch_size].to(device)).argmax(-1).cpu()
-        correct += (pred == labels[i : i + batch_size].cpu()).sum().item()
-    model.train(was_training)
-    return correct / len(images)
+    """Fraction of images (model scale) whose arg-max logit is the label."""
+    logits = _batched(Classifier.forward, model, images, batch_size)
+    return (logits.argmax(-1) == torch.as_tensor(labels)).double().mean().item()
 
 
-@torch.no_grad()
 def cross_entropy(
     model: Classifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
 ) -> float:
-    """Mean cross-entropy (nats) of images (model scale) against their labels, in eval mode: a
-    selection criterion without the ties of accuracy on a small, nearly solved set."""
-    was_training = model.training
-    model.eval()
-    device = _device_of(model)
-    labels = torch.as_tensor(labels)
-    total = 0.0
-    for i in range(0, len(images), batch_size):
-        logits = model(images[i : i + batch_size].to(device)).cpu()
-        total += F.cross_entropy(logits, labels[i : i + batch_size], reduction="sum").item()
-    model.train(was_training)
-    return total / len(images)
+    """Mean cross-entropy (nats) of images (model scale) against their labels: a selection
+    criterion without the ties of accuracy on a small, nearly solved set."""
+    logits = _batched(Classifier.forward, model, images, batch_size)
+    return F.cross_entropy(logits, torch.as_tensor(labels).long()).item()
 
 
 @dataclass(frozen=True)

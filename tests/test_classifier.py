@@ -17,14 +17,7 @@ from lib.classifier import (
     to_model_scale,
     train_classifier,
 )
-from lib.image_data import load_image_data
 from lib.likelihood import dequantize, quantize
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """The digits splits: train (1197), val (300), test (300), integer images 0..16."""
-    return load_image_data("digits", None, False, 300, 300, 0)
 
 
 @pytest.fixture(scope="module")

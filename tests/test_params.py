@@ -108,3 +108,14 @@ def test_sample_sde_sweep_cross_checks():
     off = copy.deepcopy(PARAMS["sample"])
     off["sde"]["sweep"] = None
     assert validate_section("sample", off).sde.sweep is None
+
+
+def test_sample_yardstick_and_exact_solver_checks():
+    msg = _error("sample", lambda s: s.update(n_images=5))
+    assert "n_images = 5 must be at least yardstick.n_groups = 20" in msg
+    msg = _error("sample", lambda s: s["exact"].update(method="rk45"))
+    assert "sample.exact.method = 'rk45'" in msg and "dopri5" in msg
+    msg = _error("sample", lambda s: s["yardstick"].update(level=1.5))
+    assert "sample.yardstick.level = 1.5" in msg
+    msg = _error("sample", lambda s: s.update(inception={"weights": 3, "batch_size": 10}))
+    assert "sample.inception.weights = 3" in msg

@@ -12,14 +12,8 @@ from lib.classifier import (
     to_model_scale,
     train_classifier,
 )
-from lib.image_data import load_image_data
 from lib.sample_quality import Estimate
 from lib.yardstick import Yardstick, calibration, compare, noisy, verdict
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_image_data("digits", None, False, 300, 300, 0)
 
 
 @pytest.fixture(scope="module")
