@@ -52,7 +52,7 @@ class Run:
         if self.sampler == "exact":
             return f"exact ODE ({self.nfe} NFE)"
         if self.sampler == "sde":
-            return f"SDE sigma={self.sigma:g}, NFE {self.nfe}"
+            return f"SDE sigma = {self.sigma:g}, NFE {self.nfe}"
         return f"{self.sampler}, NFE {self.nfe}"
 
 

@@ -107,7 +107,11 @@ def rank(
         other = scores[(runner_up.schedule, runner_up.key)]
         diff = compare(best_score, other, level)
         diff["n_to_resolve"] = n_to_resolve(diff, n, level)
-        result["best"]["runner_up"] = {"schedule": runner_up.schedule, "key": runner_up.key}
+        result["best"]["runner_up"] = {
+            "schedule": runner_up.schedule,
+            "key": runner_up.key,
+            **_describe(runner_up),
+        }
         result["best"]["vs_runner_up"] = diff
         against_n["best_vs_runner_up"] = yardstick.against_n(best_score, other, sizes, level)
     result["against_n"] = against_n

@@ -111,9 +111,19 @@ class Estimate:
         low, high = self.interval(level)
         return bool(low > 0 or high < 0)
 
-    def to_dict(self, level: float = 0.95) -> dict[str, float]:
+    def to_dict(self, level: float = 0.95) -> dict[str, float | None]:
+        """Plain floats for a metrics file; None (JSON null) where the s.e. is not estimable."""
         low, high = self.interval(level)
-        return {"value": float(self.value), "se": float(self.se), "ci_low": low, "ci_high": high}
+
+        def plain(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        return {
+            "value": float(self.value),
+            "se": plain(self.se),
+            "ci_low": plain(low),
+            "ci_high": plain(high),
+        }
 
 
 def _jackknife(value: float, leave_out: np.ndarray) -> Estimate:
