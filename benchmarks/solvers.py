@@ -9,8 +9,8 @@ import time
 
 import torch
 
-from lib.device import get_device
-from lib.solvers import euler_maruyama, odeint, time_grid
+from lib.infra.device import get_device
+from lib.sde.solvers import euler_maruyama, odeint, time_grid
 
 
 def _timed(fn, repeats: int = 3) -> float:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from lib import classifier
-from lib.image_data import load_image_npz
-from lib.io import write_csv
-from lib.stage import run_stage, seeded_generator
-from lib.unet import count_parameters
+from lib.images import classifier
+from lib.images.data import load_image_npz
+from lib.infra.io import write_csv
+from lib.infra.stage import run_stage, seeded_generator
+from lib.nets.unet import count_parameters
 
 MODEL = Path("models") / "classifier" / "classifier.pt"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from lib import cnf, plots
-from lib.io import write_csv
-from lib.nets import MLP
-from lib.sde_elbo import SDEConfig, SDEModel, elbo
-from lib.stage import run_stage, seeded_generator
-from lib.timing import best_time, power_law_exponent
+from lib.flows import cnf
+from lib.infra.io import write_csv
+from lib.infra.stage import run_stage, seeded_generator
+from lib.infra.timing import best_time, power_law_exponent
+from lib.nets.mlp import MLP
+from lib.plots import complexity as complexity_plots
+from lib.sde.elbo import SDEConfig, SDEModel, elbo
 
 
 def main(p, device, out):
@@ -36,7 +37,7 @@ def main(p, device, out):
     elbo_s = best_time(lambda: elbo(sde, y, 1, gen).mean(), p.repeats, device)
     elbo_grad_s = best_time(lambda: elbo(sde, y, 1, gen).mean().backward(), p.repeats, device)
     write_csv(out / "plots" / "cost_vs_steps.csv", rows)
-    plots.cost_vs_steps(rows, elbo_s, elbo_grad_s, out / "figures" / "cost_vs_steps.png")
+    complexity_plots.cost_vs_steps(rows, elbo_s, elbo_grad_s, out / "figures" / "cost_vs_steps.png")
 
     per_method = {}
     for method in p.methods:

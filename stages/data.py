@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lib import plots
-from lib.data import expected_log_likelihood, make_density, make_splits, negative_entropy_1d
-from lib.image_data import load_image_data
-from lib.io import save_npz, sha256, write_json
-from lib.stage import run_stage
+from lib.data.toy import expected_log_likelihood, make_density, make_splits, negative_entropy_1d
+from lib.images.data import load_image_data
+from lib.infra.io import save_npz, sha256, write_json
+from lib.infra.stage import run_stage
+from lib.plots import data as data_plots
 
 DATA = Path("data")
 
@@ -67,8 +67,8 @@ def main(p, device, out):
         }
     }
 
-    plots.datasets_overview(overview_1d, overview_2d, out / "figures" / "datasets.png")
-    plots.image_grid(
+    data_plots.datasets_overview(overview_1d, overview_2d, out / "figures" / "datasets.png")
+    data_plots.image_grid(
         images.train.images, images.train.labels, images.n_levels, out / "figures" / "images.png"
     )
     write_json(out / "manifest.json", {"sha256": files})

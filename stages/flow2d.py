@@ -6,14 +6,16 @@ from pathlib import Path
 
 import torch
 
-from lib import cnf, flow_matching, plots, samplers, score_matching
-from lib.data import expected_log_likelihood, load_splits
-from lib.device import get_device
-from lib.metrics import energy_distance, mean_sd, mmd_rbf
-from lib.nets import MLP
-from lib.parallel import map_jobs
-from lib.paths import GaussianPath, make_schedule
-from lib.stage import run_stage, save_fit, seeded_generator, value_key
+from lib.data.toy import expected_log_likelihood, load_splits
+from lib.flows import cnf, flow_matching, score_matching
+from lib.infra.device import get_device
+from lib.infra.parallel import map_jobs
+from lib.infra.stage import run_stage, save_fit, seeded_generator, value_key
+from lib.metrics.distances import energy_distance, mean_sd, mmd_rbf
+from lib.nets.mlp import MLP
+from lib.paths.gaussian import GaussianPath, make_schedule
+from lib.plots import flows_2d as flows_2d_plots
+from lib.sde import samplers
 
 MODELS = Path("models") / "flow2d"
 
@@ -169,7 +171,7 @@ def corruption(p, device, out) -> dict:
         left[name] = {
             value_key("t", t): energy_distance(x, noise) / scale for t, x in zip(c.times, xs)
         }
-    plots.corruption_2d(rows, c.times, out / "figures" / "corruption.png")
+    flows_2d_plots.corruption_2d(rows, c.times, out / "figures" / "corruption.png")
     return left
 
 
@@ -219,7 +221,7 @@ def main(p, device, out):
         m: [mean_sd([r["sweep"][m][i] for r in main])["mean"] for i in range(len(e.sweep_n_steps))]
         for m in e.sweep_methods
     }
-    plots.metric_vs_nfe(
+    flows_2d_plots.metric_vs_nfe(
         {m: ([samplers.nfe(m, n) for n in e.sweep_n_steps], v) for m, v in sweep.items()},
         floor["mmd"],
         "MMD to test",
@@ -229,7 +231,7 @@ def main(p, device, out):
         k: {"sigma": v["sigma"], "mmd": mean_sd([r["sde"][k]["mmd"] for r in main])}
         for k, v in main[0]["sde"].items()
     }
-    plots.metric_vs_sigma(
+    flows_2d_plots.metric_vs_sigma(
         [v["sigma"] for v in sde.values()],
         [v["mmd"]["mean"] for v in sde.values()],
         floor["mmd"],
@@ -268,8 +270,8 @@ def figures_main(p, path, run, data, device, out) -> None:
     times = p.corruption.times
     true_x = [path.sample(z, t, eps).x_t.cpu().numpy() for t in times]
     gen_x = [ode[round(t * e.plot_n_steps)].cpu().numpy() for t in times]
-    plots.path_vs_generated(true_x, gen_x, times, figs / "path_vs_generated.png")
-    plots.trajectories_2d(
+    flows_2d_plots.path_vs_generated(true_x, gen_x, times, figs / "path_vs_generated.png")
+    flows_2d_plots.trajectories_2d(
         {f"{e.plot_method}, {e.plot_n_steps} steps": ode.cpu().numpy()}, figs / "trajectories.png"
     )
     score_net = build(p.network, device)
@@ -279,8 +281,8 @@ def figures_main(p, path, run, data, device, out) -> None:
     for sigma in p.score.sigmas:
         x = samplers.sde_sample(run["net"], score, sigma, x0, p.score.n_steps, gen)
         panels[rf"$\sigma = {sigma:g}$"] = x.cpu().numpy()
-    plots.samples_2d(panels, figs / "sde_samples.png")
-    plots.loss_curves(
+    flows_2d_plots.samples_2d(panels, figs / "sde_samples.png")
+    flows_2d_plots.loss_curves(
         {"flow matching": run["loss"], "score (noise)": run["score_loss"]}, figs / "losses.png"
     )
 
@@ -304,8 +306,10 @@ def transport_summary(p, runs, device, out) -> dict:
         ref = splits_of(target, device)
         floor = mmd_rbf(ref.val[: p.eval.n_samples], ref.test[: p.eval.n_samples])
         summary[key]["floor_mmd"] = floor
-        plots.metric_vs_nfe(curves, floor, "MMD to target", out / "figures" / f"{key}_mmd.png")
-    plots.trajectories_2d(panels, out / "figures" / "transport.png")
+        flows_2d_plots.metric_vs_nfe(
+            curves, floor, "MMD to target", out / "figures" / f"{key}_mmd.png"
+        )
+    flows_2d_plots.trajectories_2d(panels, out / "figures" / "transport.png")
     return summary
 
 

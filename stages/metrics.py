@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
-from lib.headline import gather
-from lib.image_data import load_image_npz
-from lib.likelihood import bits_per_dim
-from lib.stage import RESULTS, run_stage
-from lib.unet import load_unet
+from lib.flows.likelihood import bits_per_dim
+from lib.images.data import load_image_npz
+from lib.infra.stage import RESULTS, run_stage
+from lib.metrics.headline import gather
+from lib.nets.unet import load_unet
 
 
 def main(p, device, out):

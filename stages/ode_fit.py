@@ -6,13 +6,14 @@ from pathlib import Path
 
 import torch
 
-from lib import cnf, plots
-from lib.data import expected_log_likelihood, load_splits, make_density
-from lib.device import get_device
-from lib.metrics import mean_sd
-from lib.nets import MLP
-from lib.parallel import map_jobs
-from lib.stage import run_stage, save_fit, seeded_generator
+from lib.data.toy import expected_log_likelihood, load_splits, make_density
+from lib.flows import cnf
+from lib.infra.device import get_device
+from lib.infra.parallel import map_jobs
+from lib.infra.stage import run_stage, save_fit, seeded_generator
+from lib.metrics.distances import mean_sd
+from lib.nets.mlp import MLP
+from lib.plots import fits_1d as fits_1d_plots
 
 MODELS = Path("models") / "ode_fit"
 
@@ -72,7 +73,7 @@ def figures(p, name, splits, field, device, out) -> dict:
         sorted({*p.eval.convergence_n_steps, p.eval.n_steps}),
         p.eval.tight_n_steps,
     )
-    plots.density_fit_1d(
+    fits_1d_plots.density_fit_1d(
         name,
         splits.train.cpu(),
         make_density(name),
@@ -81,10 +82,12 @@ def figures(p, name, splits, field, device, out) -> dict:
     )
     gen = seeded_generator(p.seeds[0], device)
     paths = cnf.sample(field, 40, 1, 100, "rk4", gen, device, return_path=True)
-    plots.sample_paths_1d(
+    fits_1d_plots.sample_paths_1d(
         paths.cpu(), f"CNF trajectories, {name}", out / "figures" / f"paths_{name}.png"
     )
-    plots.integrator_convergence(convergence, name, out / "figures" / f"integrators_{name}.png")
+    fits_1d_plots.integrator_convergence(
+        convergence, name, out / "figures" / f"integrators_{name}.png"
+    )
     return convergence
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from lib import plots, primer
-from lib.io import write_csv
-from lib.stage import run_stage, seeded_generator, value_key
+from lib.infra.io import write_csv
+from lib.infra.stage import run_stage, seeded_generator, value_key
+from lib.plots import primer as primer_plots
+from lib.sde import primer
 
 
 def main(p, device, out):
@@ -14,10 +15,10 @@ def main(p, device, out):
     ou_runs = primer.ornstein_uhlenbeck(p.ou, device, gen)
     lv = primer.langevin(p.langevin, device, gen)
 
-    plots.solver_orders(orders, out / "figures" / "solver_orders.png")
-    plots.brownian_paths(bm_runs, out / "figures" / "brownian_paths.png")
-    plots.ou_paths(ou_runs, p.ou.stationary_variance, out / "figures" / "ou_paths.png")
-    plots.langevin_convergence(lv, out / "figures" / "langevin.png")
+    primer_plots.solver_orders(orders, out / "figures" / "solver_orders.png")
+    primer_plots.brownian_paths(bm_runs, out / "figures" / "brownian_paths.png")
+    primer_plots.ou_paths(ou_runs, p.ou.stationary_variance, out / "figures" / "ou_paths.png")
+    primer_plots.langevin_convergence(lv, out / "figures" / "langevin.png")
 
     # DVC plots: every run's variance over time, normalised so that theory is one curve shape.
     stride = max(len(bm_runs[0].t) // 100, 1)

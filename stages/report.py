@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from lib.io import atomic_path, read_json
-from lib.stage import RESULTS, run_stage
+from lib.infra.io import atomic_path, read_json
+from lib.infra.stage import RESULTS, run_stage
 from report.render import compile_pdf, render
 
 

@@ -11,16 +11,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lib import classifier, plots, sample_plots, samplers
-from lib.image_data import load_image_npz
-from lib.image_sampling import GridJob, Run, run_grid
-from lib.io import save_npz, write_csv
-from lib.likelihood import dequantize, quantize
-from lib.parallel import map_jobs
-from lib.ranking import rank
-from lib.stage import run_stage, seeded_generator
-from lib.unet import load_unet
-from lib.yardstick import Yardstick, calibration
+from lib.flows.likelihood import dequantize, quantize
+from lib.images import classifier
+from lib.images.data import load_image_npz
+from lib.images.sampling import GridJob, Run, run_grid
+from lib.infra.io import save_npz, write_csv
+from lib.infra.parallel import map_jobs
+from lib.infra.stage import run_stage, seeded_generator
+from lib.metrics.ranking import rank
+from lib.metrics.yardstick import Yardstick, calibration
+from lib.nets.unet import load_unet
+from lib.plots import sampling as sampling_plots
+from lib.sde import samplers
 
 CLASSIFIER = Path("models") / "classifier" / "classifier.pt"
 
@@ -98,7 +100,7 @@ def transfer(p, data, clf, device, out) -> dict:
     before, moved = (classifier.to_model_scale(quantize(z, k), k, device) for z in (z0, z1))
     n = min(p.transfer.n_images, len(src))
     panels = {f"class {a} (test images)": before[:n], f"after the flow to class {b}": moved[:n]}
-    plots.image_panels(
+    sampling_plots.image_panels(
         {t: v.cpu().numpy() for t, v in panels.items()},
         out / "figures" / "transfer.png",
         n_panel_cols=1,
@@ -146,9 +148,11 @@ def main(p, device, out):
         stick, calibration_images, k, y.noise_sigmas, torch.Generator().manual_seed(p.seed), y.level
     )
     figures = out / "figures"
-    sample_plots.kid_vs_nfe(runs, scores, stick.real, figures / "kid_vs_nfe.png", y.level)
-    sample_plots.calibration(result["calibration"], result["against_n"], figures / "yardstick.png")
-    for (schedule, sampler), rows in sample_plots.curves(runs, scores).items():
+    sampling_plots.kid_vs_nfe(runs, scores, stick.real, figures / "kid_vs_nfe.png", y.level)
+    sampling_plots.calibration(
+        result["calibration"], result["against_n"], figures / "yardstick.png"
+    )
+    for (schedule, sampler), rows in sampling_plots.curves(runs, scores).items():
         write_csv(out / "plots" / "kid_vs_nfe" / f"{schedule}_{sampler}.csv", rows)
     for s in p.schedules:
         ode = [r for r in runs if r.schedule == s and r.rmse_to_exact is not None]
@@ -158,9 +162,11 @@ def main(p, device, out):
                 out / "plots" / "rmse_vs_nfe" / f"{s}_{m}.csv",
                 {"nfe": [r.nfe for r in rows], "rmse_to_exact": [r.rmse_to_exact for r in rows]},
             )
-    grid = sample_plots.grids(runs, k, p.grid.n_images, p.grid.nfe, p.sde.n_steps)
-    plots.image_panels(grid["ode"], figures / "grids_ode.png", n_panel_cols=1 + len(p.ode))
-    plots.image_panels(grid["sde"], figures / "grids_sde.png", n_panel_cols=len(p.sde.sigmas))
+    grid = sampling_plots.grids(runs, k, p.grid.n_images, p.grid.nfe, p.sde.n_steps)
+    sampling_plots.image_panels(grid["ode"], figures / "grids_ode.png", n_panel_cols=1 + len(p.ode))
+    sampling_plots.image_panels(
+        grid["sde"], figures / "grids_sde.png", n_panel_cols=len(p.sde.sigmas)
+    )
     result |= {
         "dataset": name,
         "n_images": p.n_images,
@@ -178,7 +184,7 @@ def main(p, device, out):
 
 def inception_scores(p, runs, reference, real, n_levels, y, device) -> dict:
     """KID, FID, precision and recall of every run on Inception features (published scale)."""
-    from lib.inception import inception_features, load_inception
+    from lib.images.inception import inception_features, load_inception
 
     net = load_inception(p.inception.weights, device)
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import torch
 
-from lib import plots, sde_elbo
-from lib.data import expected_log_likelihood, load_splits, make_density
-from lib.device import get_device
-from lib.metrics import mean_sd
-from lib.parallel import map_jobs
-from lib.stage import run_stage, save_fit, seeded_generator
+from lib.data.toy import expected_log_likelihood, load_splits, make_density
+from lib.infra.device import get_device
+from lib.infra.parallel import map_jobs
+from lib.infra.stage import run_stage, save_fit, seeded_generator
+from lib.metrics.distances import mean_sd
+from lib.plots import fits_1d as fits_1d_plots
+from lib.sde import elbo as sde_elbo
 
 MODELS = Path("models") / "sde_fit"
 
@@ -67,7 +68,7 @@ def fit_job(job: tuple) -> dict:
 def figures(p, name, splits, model, device, out) -> None:
     """Density (Monte Carlo, simulated) and sample paths of the first seed's model."""
     gen = seeded_generator(p.seeds[0], device)
-    plots.density_fit_1d(
+    fits_1d_plots.density_fit_1d(
         name,
         splits.train.cpu(),
         make_density(name),
@@ -77,7 +78,7 @@ def figures(p, name, splits, model, device, out) -> None:
         out / "figures" / f"density_{name}.png",
     )
     paths = sde_elbo.sample_paths(model, 40, p.eval.n_sde_steps, gen)
-    plots.sample_paths_1d(
+    fits_1d_plots.sample_paths_1d(
         paths.cpu(), f"SDE sample paths, {name}", out / "figures" / f"paths_{name}.png"
     )
 

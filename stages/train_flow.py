@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 
-from lib import plots
-from lib.image_data import load_image_npz
-from lib.image_models import fit_all, training
-from lib.likelihood import dequantize
-from lib.paths import GaussianPath, make_schedule
-from lib.stage import run_stage, seeded_generator
+from lib.flows.likelihood import dequantize
+from lib.images.data import load_image_npz
+from lib.images.models import fit_all, training
+from lib.infra.stage import run_stage, seeded_generator
+from lib.paths.gaussian import GaussianPath, make_schedule
+from lib.plots import image_training as image_training_plots
 
 
 def corruption(p, schedule, images, n_levels, device, out) -> None:
@@ -22,7 +22,7 @@ def corruption(p, schedule, images, n_levels, device, out) -> None:
     eps = torch.randn(z.shape, generator=gen, device=device)
     path = GaussianPath(make_schedule(schedule))
     rows = torch.stack([path.sample(z, t, eps).x_t for t in p.corruption.times], dim=1)
-    plots.image_corruption(
+    image_training_plots.image_corruption(
         rows.cpu().numpy(), p.corruption.times, out / "figures" / f"corruption_{schedule}.png"
     )
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from lib.image_data import load_image_npz
-from lib.image_models import fit_all, training
-from lib.stage import run_stage
+from lib.images.data import load_image_npz
+from lib.images.models import fit_all, training
+from lib.infra.stage import run_stage
 
 
 def main(p, device, out):

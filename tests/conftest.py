@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lib.image_data import load_image_data
+from lib.images.data import load_image_data
 
 torch.set_num_threads(1)
 

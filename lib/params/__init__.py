@@ -2,8 +2,9 @@
 
 Each stage's schema lives in `lib/params/<stage>.py` (a `SCHEMA` class), so editing one stage's
 schema changes only the files that stage depends on in dvc.yaml; this module holds what they
-share. Unknown keys, wrong types and impossible values raise `ParamsError` naming the key, the
-value and what is allowed, before a stage does any work.
+share and imports nothing else from lib (types whose allowed values come from lib modules live in
+`_choices.py`). Unknown keys, wrong types and impossible values raise `ParamsError` naming the
+key, the value and what is allowed, before a stage does any work.
 """
 
 from __future__ import annotations
@@ -11,20 +12,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lib.data import DATASETS_1D
-from lib.nets import ACTIVATIONS
-from lib.solvers import ODE_STEPS
-
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Seed = Annotated[int, Field(ge=0)]
-OdeMethod = Literal[tuple(ODE_STEPS)]  # type: ignore[valid-type]
-Datasets1D = list[Literal[tuple(DATASETS_1D)]]  # type: ignore[valid-type]
 
 
 class ParamsError(ValueError):
@@ -33,12 +28,6 @@ class ParamsError(ValueError):
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class NetworkParams(Section):
-    hidden: list[PositiveInt] = Field(min_length=1)
-    activation: Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
-    n_freq: Annotated[int, Field(ge=0)]  # Fourier time features (0: t itself)
 
 
 class TrainParams(Section):

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from lib.params import PositiveInt, Section, Seed
-from lib.solvers import ODE_STEPS
+from lib.sde.solvers import ODE_STEPS
 
 
 class ComplexityParams(Section):

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lib.data import DATASETS_1D, DATASETS_2D
-from lib.image_data import IMAGE_DATASETS
+from lib.data.toy import DATASETS_1D, DATASETS_2D
+from lib.images.data import IMAGE_DATASETS
 from lib.params import PositiveInt, Section, Seed
 
 

@@ -6,11 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from lib.data import DATASETS_2D, DATASETS_WITH_DENSITY
-from lib.flow_matching import COUPLINGS
-from lib.params import NetworkParams, OdeMethod, PositiveFloat, PositiveInt, Section, Seed
-from lib.paths import SCHEDULES
-from lib.score_matching import LOSSES as SCORE_LOSSES
+from lib.data.toy import DATASETS_2D, DATASETS_WITH_DENSITY
+from lib.flows.flow_matching import COUPLINGS
+from lib.flows.score_matching import LOSSES as SCORE_LOSSES
+from lib.params import PositiveFloat, PositiveInt, Section, Seed
+from lib.params._choices import NetworkParams, OdeMethod
+from lib.paths.gaussian import SCHEDULES
 
 Schedule = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
 Dataset2D = Literal[tuple(DATASETS_2D)]  # type: ignore[valid-type]

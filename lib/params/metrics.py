@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from lib.params import OdeMethod, PositiveInt, Section, Seed
-from lib.paths import SCHEDULES
+from lib.params import PositiveInt, Section, Seed
+from lib.params._choices import OdeMethod
+from lib.paths.gaussian import SCHEDULES
 
 
 class BitsPerDimParams(Section):

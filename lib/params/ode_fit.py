@@ -6,15 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from lib.params import (
-    Datasets1D,
-    NetworkParams,
-    PositiveInt,
-    Section,
-    Seed,
-    TrainParams,
-)
-from lib.solvers import ODE_STEPS
+from lib.params import PositiveInt, Section, Seed, TrainParams
+from lib.params._choices import Datasets1D, NetworkParams
+from lib.sde.solvers import ODE_STEPS
 
 
 class CnfNetworkParams(NetworkParams):

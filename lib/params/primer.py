@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from lib.params import PositiveFloat, PositiveInt, Section, Seed
-from lib.solvers import ODE_STEPS
+from lib.sde.solvers import ODE_STEPS
 
 
 class BrownianParams(Section):

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from lib.adaptive_solver import ADAPTIVE_METHODS
-from lib.params import OdeMethod, PositiveFloat, PositiveInt, Section, Seed
-from lib.paths import SCHEDULES
-from lib.samplers import DIFFUSIONS
+from lib.params import PositiveFloat, PositiveInt, Section, Seed
+from lib.params._choices import OdeMethod
+from lib.paths.gaussian import SCHEDULES
+from lib.sde.adaptive_solver import ADAPTIVE_METHODS
+from lib.sde.samplers import DIFFUSIONS
 
 Schedule = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
 Steps = list[PositiveInt]

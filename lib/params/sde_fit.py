@@ -6,15 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from lib.params import (
-    Datasets1D,
-    NetworkParams,
-    PositiveFloat,
-    PositiveInt,
-    Section,
-    Seed,
-    TrainParams,
-)
+from lib.params import PositiveFloat, PositiveInt, Section, Seed, TrainParams
+from lib.params._choices import Datasets1D, NetworkParams
 
 
 class SdeModelParams(NetworkParams):

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from lib.flow_matching import COUPLINGS
+from lib.flows.flow_matching import COUPLINGS
 from lib.params import PositiveFloat, PositiveInt, Section, Seed
-from lib.paths import SCHEDULES
+from lib.paths.gaussian import SCHEDULES
 
 Schedule = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
 DigitClass = Annotated[int, Field(ge=0, le=9)]  # the four image datasets have ten classes

@@ -1,0 +1,232 @@
+"""CNF log-likelihood against linear flows with Gaussian marginals, orders, gradients and a fit."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import quad
+
+from lib.data.toy import make_density, make_splits
+from lib.flows.cnf import (
+    StandardizedField,
+    divergence,
+    fit,
+    integrate_to_base,
+    log_prob,
+    sample,
+)
+from lib.nets.mlp import MLP
+from lib.sde.solvers import odeint, time_grid
+
+
+def _linear_field(a_scale: float, b_scale: float):
+    """f(x, t) = a(t) x + b(t), a = a_scale (0.5 + 0.3 cos 3t), b = b_scale sin 2t.
+
+    x_1 = e^A x_0 + c with A = int_0^1 a, c = int_0^1 e^{A - A(s)} b(s) ds, so from N(0, 1) at
+    t = 0 the marginal at t = 1 is N(c, e^{2A}). Returns (field, A, c).
+    """
+
+    def a_integral(s: float) -> float:  # int_0^s a
+        return a_scale * (0.5 * s + 0.1 * math.sin(3 * s))
+
+    big_a = a_integral(1.0)
+    c = quad(lambda s: math.exp(big_a - a_integral(s)) * b_scale * math.sin(2 * s), 0, 1)[0]
+
+    def field(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return a_scale * (0.5 + 0.3 * torch.cos(3 * t)) * x + b_scale * torch.sin(2 * t)
+
+    return field, big_a, c
+
+
+def _gaussian_log_pdf(y: torch.Tensor, mean: float, log_std: float) -> torch.Tensor:
+    return -0.5 * ((y - mean) / math.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+
+
+def _random_mlp(d: int, n_freq: int = 2) -> MLP:
+    torch.manual_seed(0)
+    return MLP(d, d, [16, 16], "tanh", n_freq).double()
+
+
+def test_log_prob_matches_linear_flow_1d():
+    field, big_a, c = _linear_field(1.0, 1.0)
+    y = torch.linspace(-4.0, 6.0, 21, dtype=torch.float64)[:, None]
+    exact = _gaussian_log_pdf(y[:, 0], c, big_a)
+    # rk4's global error is O(h^4): ~1e-7 here at h = 1/20 (1e-6 at h = 1/10); a wrong sign or
+    # a missing term in dl/dt is off by O(1).
+    assert torch.allclose(log_prob(field, y, 20, "rk4"), exact, atol=1e-6, rtol=0)
+
+
+def test_log_prob_sums_divergence_over_dimensions_2d():
+    f1, a1, c1 = _linear_field(1.0, 1.0)
+    f2, a2, c2 = _linear_field(-0.7, 2.0)  # contracting in the second coordinate
+
+    def field(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # diagonal: independent coords
+        return torch.cat([f1(x[:, :1], t), f2(x[:, 1:], t)], dim=-1)
+
+    y = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
+    exact = _gaussian_log_pdf(y[:, 0], c1, a1) + _gaussian_log_pdf(y[:, 1], c2, a2)
+    assert torch.allclose(log_prob(field, y, 20, "rk4"), exact, atol=1e-6, rtol=0)
+
+
+def test_kinetic_energy_of_exponential_flow():
+    rate = (
+        0.7  # f = rate x: x_t = y e^{rate (t - 1)}, int_0^1 f^2 dt = rate y^2 (1 - e^{-2 rate}) / 2
+    )
+    y = torch.linspace(-3.0, 3.0, 7, dtype=torch.float64)[:, None]
+    x0, delta, kinetic = integrate_to_base(lambda x, t: rate * x, y, 20, "rk4")
+    assert torch.allclose(x0, y * math.exp(-rate), atol=1e-7, rtol=0)  # rk4: 1e-8 at h = 1/20
+    assert torch.allclose(delta, torch.full((7,), -rate, dtype=torch.float64), atol=1e-12)
+    exact = rate * y[:, 0] ** 2 * (1 - math.exp(-2 * rate)) / 2
+    assert torch.allclose(kinetic, exact, atol=1e-6, rtol=0)  # measured 6e-8
+
+
+def test_divergence_matches_central_differences():
+    net = _random_mlp(2)
+    x = torch.randn(7, 2, dtype=torch.float64)
+    t = torch.tensor(0.3, dtype=torch.float64)
+    f, div = divergence(net, x, t, create_graph=False)
+    eps = 1e-5
+    fd = sum(
+        (net(x + eps * e, t)[:, i] - net(x - eps * e, t)[:, i]) / (2 * eps)
+        for i, e in enumerate(torch.eye(2, dtype=torch.float64))
+    )
+    assert f.shape == (7, 2) and div.shape == (7,)
+    assert torch.allclose(f, net(x, t))
+    # Central differences: truncation eps^2 f''' ~ 1e-10, round-off 1e-16 / eps ~ 1e-11.
+    assert torch.allclose(div, fd, atol=1e-8, rtol=0)
+    assert not x.requires_grad and not f.requires_grad and not div.requires_grad
+
+
+@pytest.mark.parametrize(
+    ("method", "order", "steps"),
+    [
+        ("euler", 1, [8, 16, 32, 64]),
+        ("rk2", 2, [8, 16, 32, 64]),
+        ("rk4", 4, [4, 8, 16, 32]),
+    ],
+)
+def test_log_prob_converges_with_solver_order(method, order, steps):
+    net = _random_mlp(1, n_freq=0)  # Fourier features in t need finer grids to reach the asymptote
+    field = lambda x, t: 3.0 * net(x, t)  # noqa: E731  (strongly non-linear flow)
+    y = torch.linspace(-3.0, 3.0, 13, dtype=torch.float64)[:, None]
+    reference = log_prob(field, y, 512, "rk4")  # its own error ~1e-13
+    errors = [(log_prob(field, y, n, method) - reference).abs().max().item() for n in steps]
+    slope = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    assert slope == pytest.approx(order, abs=0.15)
+
+
+def test_gradients_flow_only_with_create_graph():
+    net = _random_mlp(2).float()
+    y = torch.randn(32, 2)
+    log_prob(net, y, 4, "rk4", create_graph=True).mean().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    net.zero_grad(set_to_none=True)
+    lp = log_prob(net, y, 4, "rk4", create_graph=False)
+    assert not lp.requires_grad and lp.grad_fn is None
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_sample_then_integrate_back_and_change_of_variables():
+    net = _random_mlp(1)
+    field = lambda x, t: 3.0 * net(x, t)  # noqa: E731
+    gen = torch.Generator().manual_seed(0)
+    path = sample(field, 200, 1, 32, "rk4", gen, dtype=torch.float64, return_path=True)
+    x0, x1 = path[0], path[-1]
+    assert path.shape == (33, 200, 1)
+    back, delta, _ = integrate_to_base(field, x1, 32, "rk4")
+    # Backward rk4 inverts forward rk4 up to its O(h^4) error (measured 1e-9 here).
+    assert torch.allclose(back, x0, atol=1e-7, rtol=0)
+    # 1D change of variables through the forward map: log p_1(x_1) = log N(x_0) - log |dx_1/dx_0|.
+    x0_leaf = x0.clone().requires_grad_(True)
+    x1_again = odeint(field, x0_leaf, time_grid(0.0, 1.0, 32, dtype=torch.float64), "rk4")
+    (jac,) = torch.autograd.grad(x1_again.sum(), x0_leaf)
+    assert torch.allclose(delta, -jac.abs().log()[:, 0], atol=1e-7, rtol=0)  # measured 1e-9
+
+
+def test_samples_of_linear_flow_have_its_marginal():
+    field, big_a, c = _linear_field(1.0, 1.0)
+    gen = torch.Generator().manual_seed(0)
+    path = sample(field, 20000, 1, 20, "rk4", gen, dtype=torch.float64, return_path=True)
+    x0, x1 = path[0, :, 0], path[-1, :, 0]
+    assert torch.allclose(x1, math.exp(big_a) * x0 + c, atol=1e-6, rtol=0)  # the exact map
+    var = math.exp(2 * big_a)  # 2.80
+    # 4 standard errors at n = 20000: mean 4 sqrt(var/n) = 0.047, variance 4 var sqrt(2/n) = 0.11.
+    assert x1.mean().item() == pytest.approx(c, abs=0.047)
+    assert x1.var().item() == pytest.approx(var, abs=0.11)
+
+
+def test_standardized_field_is_an_affine_map_after_a_standard_cnf():
+    """log p(y) = log p_u((y - shift) / scale) - sum log scale, and samples are shift + scale u
+    (RK4 is affine-equivariant, so the two solves agree to rounding)."""
+    net = _random_mlp(2)
+    shift, scale = torch.tensor([3.0, -1.0]), torch.tensor([5.0, 0.5])
+    flow = StandardizedField(net, shift, scale)
+    y = torch.randn(64, 2) * scale + shift
+    expected = log_prob(net, (y - shift) / scale, 40, "rk4") - torch.log(scale).sum()
+    torch.testing.assert_close(log_prob(flow, y, 40, "rk4"), expected, atol=2e-5, rtol=0)
+    u = sample(net, 32, 2, 20, "rk4", torch.Generator().manual_seed(1))
+    x = sample(flow, 32, 2, 20, "rk4", torch.Generator().manual_seed(1))
+    torch.testing.assert_close(x, shift + scale * u, atol=1e-5, rtol=0)
+
+
+def test_standardized_zero_field_is_the_fitted_gaussian():
+    """With a zero network the flow is its base N(mean, sd^2) of the data: exact density, and a
+    kinetic energy of zero."""
+    net = MLP(1, 1, [8])
+    torch.nn.init.zeros_(net.net[-1].weight)
+    torch.nn.init.zeros_(net.net[-1].bias)
+    data = torch.randn(500, 1) * 3 + 2
+    flow = StandardizedField.from_data(net, data)
+    y = torch.linspace(-5, 9, 15)[:, None]
+    truth = _gaussian_log_pdf(y[:, 0], data.mean().item(), math.log(data.std().item()))
+    torch.testing.assert_close(log_prob(flow, y, 5, "euler"), truth, atol=1e-5, rtol=0)
+    assert integrate_to_base(flow, y, 5, "euler")[2].abs().max() == 0
+
+
+def test_fit_gaussian_reaches_true_log_likelihood():
+    splits = make_splits("gaussian", 500, 2000, 1, seed=0)
+    truth = make_density("gaussian").log_prob(splits.val).mean().item()  # -2.103 on these points
+    torch.manual_seed(0)
+    net = MLP(1, 1, [16, 16], "tanh")
+    before = log_prob(net, splits.val, 4, "rk4").mean().item()
+    result = fit(
+        net,
+        splits.train,
+        splits.val,
+        n_iters=200,
+        batch_size=500,
+        lr=2e-2,
+        n_steps=4,
+        method="rk4",
+        eval_every=50,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    assert len(result.train_loss) == 200 and result.val_iters == [50, 100, 150, 200]
+    assert result.best_val_log_lik == max(result.val_log_lik)
+    # The best parameters are the ones loaded back.
+    assert log_prob(net, splits.val, 4, "rk4").mean().item() == pytest.approx(
+        result.best_val_log_lik, abs=1e-6
+    )
+    # A fine solver agrees with the 4-step one the flow was trained with (no solver exploit).
+    after = log_prob(net, splits.val, 100, "rk4").mean().item()
+    assert before < truth - 0.5
+    # Measured gap 0.005 nats; a Gaussian MLE from 500 points loses ~1 / n on held-out data.
+    assert after == pytest.approx(truth, abs=0.05)
+
+
+def test_fit_rejects_unknown_schedule():
+    data = torch.zeros(4, 1)
+    with pytest.raises(ValueError, match="allowed"):
+        fit(
+            MLP(1, 1, [4]),
+            data,
+            data,
+            n_iters=1,
+            batch_size=4,
+            lr=1e-3,
+            n_steps=1,
+            lr_schedule="step",
+        )

@@ -1,0 +1,232 @@
+"""SDE ELBO: u keeps the Gaussian marginals, the bound against an exactly solvable SDE, the
+closed-form terms against Monte Carlo, the standard error, shapes, registries and gradients."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lib.sde.elbo import (
+    Posterior,
+    SDEConfig,
+    SDEModel,
+    diffusion_sq_and_slope,
+    elbo,
+    elbo_terms,
+    evaluate_elbo,
+    expected_log_lik,
+    fit,
+    kl_to_standard_normal,
+    log_density,
+    posterior_drift,
+    sample_paths,
+)
+from lib.sde.solvers import euler_maruyama, time_grid
+
+# A hand-written posterior path for one y: alpha = t y + (1 - t) m, beta = t b1 + (1 - t) b0.
+Y, M, B0, B1 = 2.0, -1.0, 1.0, 0.3
+
+
+def _line_posterior(t: torch.Tensor) -> Posterior:
+    one = torch.ones((), dtype=torch.float64)
+    return Posterior(t * Y + (1 - t) * M, t * B1 + (1 - t) * B0, (Y - M) * one, (B1 - B0) * one)
+
+
+def _sigma(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """A diffusion that depends on x and t, so the 1/2 d_x sigma^2 term matters."""
+    return 0.3 + 0.6 * F.softplus(x) + 0.2 * t
+
+
+def _simulate_u(n: int, n_steps: int, with_slope: bool) -> torch.Tensor:
+    """Euler–Maruyama with drift u (the ELBO's code) from q_0: path (n_steps + 1, n, 1)."""
+
+    def drift(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        sigma_sq, d_sigma_sq = diffusion_sq_and_slope(_sigma, x, t)
+        return posterior_drift(x, _line_posterior(t), sigma_sq, d_sigma_sq * with_slope)
+
+    gen = torch.Generator().manual_seed(0)
+    x0 = M + B0 * torch.randn(n, 1, generator=gen, dtype=torch.float64)
+    grid = time_grid(0.0, 1.0, n_steps, dtype=torch.float64)
+    return euler_maruyama(drift, _sigma, x0, grid, gen, return_path=True)
+
+
+def test_posterior_drift_keeps_gaussian_marginals():
+    n, n_steps = 20000, 400
+    path = _simulate_u(n, n_steps, with_slope=True)
+    for t in (0.5, 1.0):
+        x = path[round(t * n_steps)]
+        q = _line_posterior(torch.tensor(t, dtype=torch.float64))
+        mean_se = q.beta.item() / math.sqrt(n)
+        var_se = q.beta.item() ** 2 * math.sqrt(2 / n)
+        # 4 standard errors; the variance also has Euler–Maruyama's O(h) bias: about 3 s.e.
+        # (+3%) at t = 1 with h = 1/400, where u contracts at rate sigma^2 / (2 beta^2) ~ 14; it
+        # falls below 1 s.e. at h = 1/1600.
+        assert abs(x.mean().item() - q.alpha.item()) < 4 * mean_se
+        assert abs(x.var().item() - q.beta.item() ** 2) < 4 * var_se + 0.03 * q.beta.item() ** 2
+    # Power: without the 1/2 d_x sigma^2 term the mean at t = 1 is off by about 30 s.e.
+    wrong = _simulate_u(n, n_steps, with_slope=False)[-1]
+    assert abs(wrong.mean().item() - Y) > 15 * B1 / math.sqrt(n)
+
+
+def _brownian_model(s: float, beta_lik: float) -> SDEModel:
+    """f = 0 (frozen), sigma = s, fixed beta_lik: X_1 ~ N(0, 1 + s^2), y ~ N(0, 1 + s^2 + b^2)."""
+    torch.manual_seed(0)
+    model = SDEModel(
+        SDEConfig(hidden=(32, 32), sigma_mode="constant", sigma_value=s, beta_lik_value=beta_lik)
+    )
+    with torch.no_grad():
+        model.drift_net.net[-1].weight.zero_()
+        model.drift_net.net[-1].bias.zero_()
+    model.drift_net.requires_grad_(False)
+    return model
+
+
+def _normal_log_pdf(y: torch.Tensor, var: float) -> torch.Tensor:
+    return -0.5 * (math.log(2 * math.pi * var) + y**2 / var)
+
+
+def test_untrained_elbo_is_below_log_likelihood():
+    s, beta_lik = 0.5, 0.3
+    model = _brownian_model(s, beta_lik)
+    y = torch.tensor([[-3.0], [-1.0], [0.0], [0.5], [2.0], [4.0]])
+    terms = elbo_terms(model, y, 4000, torch.Generator().manual_seed(0))
+    stderr = terms.path.std(1) / math.sqrt(4000)
+    log_p = _normal_log_pdf(y[:, 0], 1 + s**2 + beta_lik**2)
+    assert torch.all(terms.elbo() <= log_p + 3 * stderr)
+
+
+@pytest.mark.parametrize("beta_lik", [0.1, 0.3])
+def test_trained_posterior_reaches_the_best_bound_of_its_family(beta_lik):
+    """With q_1 = N(y, beta_lik^2) imposed the bound is not tight: its best value is reached by
+    q = q_1 x (prior bridge given x_1), which this Gaussian family contains (linear drift), and is
+    E_eps log p_1(y + beta_lik eps) = log N(y; 0, v) - beta_lik^2 / (2 v), v = 1 + s^2: below
+    log p(y) by KL(N(y, beta_lik^2) || p(x_1 | y)), on average
+    beta_lik^2 / v - 1/2 log(1 + beta_lik^2 / v): 0.0040 nats for beta_lik = 0.1, 0.037 for 0.3.
+    """
+    s = 0.5
+    v = 1 + s**2
+    gen = torch.Generator().manual_seed(1)
+    train, val, test = (
+        math.sqrt(v + beta_lik**2) * torch.randn(2000, 1, generator=gen) for _ in range(3)
+    )
+    model = _brownian_model(s, beta_lik)
+    kwargs = dict(n_iters=800, batch_size=256, lr=5e-3, eval_every=400, n_eval_samples=4)
+    result = fit(model, train, val, **kwargs, generator=gen, progress=False)
+    assert result.val_iters == [400, 800] and result.best_iter in (400, 800)
+    value, stderr = evaluate_elbo(model, test, 200, gen)
+    best = (_normal_log_pdf(test, v) - beta_lik**2 / (2 * v)).mean().item()
+    truth = _normal_log_pdf(test, v + beta_lik**2).mean().item()
+    gap = beta_lik**2 / v - 0.5 * math.log(1 + beta_lik**2 / v)
+    assert truth - best == pytest.approx(gap, abs=0.003)  # sampling noise of the 2000 points
+    # The path term's variance grows as beta_lik shrinks: s.e. 0.006 (0.1), 0.0016 (0.3).
+    assert stderr < 0.01
+    assert value <= best + 3 * stderr
+    assert value > best - 0.02  # measured over 4 seeds: best - 0.011 to best + 0.002
+    if beta_lik == 0.1:
+        assert truth - value < 0.03
+    else:
+        assert truth - value > 0.025  # the family's gap, not a training failure
+
+
+def test_brownian_model_density_and_paths():
+    s, beta_lik = 0.5, 0.3
+    model = _brownian_model(s, beta_lik)
+    gen = torch.Generator().manual_seed(2)
+    path = sample_paths(model, 20000, 50, gen)
+    assert path.shape == (51, 20000, 1)
+    # Var X_1 = 1 + s^2 = 1.25; standard error 1.25 sqrt(2 / 20000) = 0.0125.
+    assert path[-1].var().item() == pytest.approx(1 + s**2, abs=0.05)
+    grid = torch.linspace(-2.0, 2.0, 9)
+    log_p = log_density(model, grid, 20000, 50, gen)
+    assert log_p.shape == (9,)
+    # A KDE of 20000 points: relative error of p about 1% at the centre, 3% at |y| = 2.
+    assert torch.allclose(log_p, _normal_log_pdf(grid, 1 + s**2 + beta_lik**2), atol=0.06)
+
+
+def _random_model(sigma_mode: str = "learned", beta_lik_mode: str = "learned") -> SDEModel:
+    torch.manual_seed(0)
+    config = SDEConfig(
+        hidden=(16, 16),
+        activation="silu",
+        sigma_mode=sigma_mode,
+        beta_lik_mode=beta_lik_mode,
+        beta_lik_value=0.4,
+    )
+    return SDEModel(config).double()
+
+
+def test_closed_form_terms_match_monte_carlo():
+    model = _random_model()
+    y = torch.tensor([[-2.0], [0.3], [1.5]], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(3)
+    n = 200000
+    terms = elbo_terms(model, y, 2, gen)
+    with torch.no_grad():
+        a0, b0 = model.mean_std(y, torch.zeros_like(y))
+        a1, b1 = model.mean_std(y, torch.ones_like(y))
+        assert torch.allclose(a1, y) and torch.allclose(b1, model.beta_lik().expand_as(b1))
+        eps = torch.randn(3, n, generator=gen, dtype=torch.float64)
+        # KL(q_0 || N(0,1)) = E_{q_0}[log q_0(x) - log N(x; 0, 1)], x = a0 + b0 eps.
+        x0 = a0 + b0 * eps
+        kl_mc = (-0.5 * eps**2 - torch.log(b0) + 0.5 * x0**2).mean(1)
+        kl_se = (-0.5 * eps**2 + 0.5 * x0**2).std(1) / math.sqrt(n)
+        assert torch.all((terms.kl_0 - kl_mc).abs() < 4 * kl_se)
+        # E_{q_1} log N(y; x_1, beta_lik^2) with the model's q_1, then with q_1 off y.
+        b = model.beta_lik()
+        for alpha, beta in ((a1, b1), (a1 + 0.7, 1.5 * b1)):
+            x1 = alpha + beta * eps
+            ll = -0.5 * ((y - x1) / b) ** 2 - torch.log(b) - 0.5 * math.log(2 * math.pi)
+            ll_se = ll.std(1) / math.sqrt(n)
+            closed = expected_log_lik(y, alpha, beta, b)[:, 0]
+            assert torch.all((closed - ll.mean(1)).abs() < 4 * ll_se)
+        assert torch.allclose(terms.log_lik, expected_log_lik(y, a1, b1, b)[:, 0])
+        assert torch.allclose(terms.kl_0, kl_to_standard_normal(a0, b0)[:, 0])
+
+
+def test_evaluate_elbo_stderr_matches_spread_over_seeds():
+    model = _random_model().float()
+    y = torch.linspace(-3, 3, 200)[:, None]
+    runs = [
+        evaluate_elbo(model, y, 8, torch.Generator().manual_seed(k), chunk=64) for k in range(30)
+    ]
+    means = torch.tensor([m for m, _ in runs], dtype=torch.float64)
+    stderr = torch.tensor([s for _, s in runs], dtype=torch.float64).mean()
+    # The sd of 30 draws estimates the true s.e. within ~13% (1 s.d.); allow 40%.
+    assert means.std().item() == pytest.approx(stderr.item(), rel=0.4)
+    with pytest.raises(ValueError, match="n_samples"):
+        evaluate_elbo(model, y, 1)
+
+
+@pytest.mark.parametrize("sigma_mode", ["learned", "constant"])
+@pytest.mark.parametrize("beta_lik_mode", ["fixed", "learned"])
+def test_shapes_and_gradients_reach_every_parameter(sigma_mode, beta_lik_mode):
+    model = _random_model(sigma_mode, beta_lik_mode)
+    y = torch.randn(7, 1, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(4)
+    assert elbo_terms(model, y, 3, gen).path.shape == (7, 3)
+    q = model.posterior(y, torch.rand(7, 1, dtype=torch.float64))
+    assert all(part.shape == (7, 1) for part in q)
+    value = elbo(model, y, 3, gen)
+    assert value.shape == (7,)
+    value.sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert model.diffusion(y, torch.tensor(0.5)).shape == (7, 1)
+
+
+def test_unknown_modes_raise():
+    with pytest.raises(ValueError, match="sigma_mode 'linear'.*allowed"):
+        SDEModel(SDEConfig(sigma_mode="linear"))
+    with pytest.raises(ValueError, match="beta_lik_mode 'free'.*allowed"):
+        SDEModel(SDEConfig(beta_lik_mode="free"))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        fit(
+            SDEModel(SDEConfig()),
+            torch.zeros(4, 1),
+            torch.zeros(4, 1),
+            n_iters=1,
+            batch_size=2,
+            lr=1e-3,
+            lr_schedule="step",
+        )
