@@ -4,21 +4,20 @@ a slice of the training split selects its weights, and its accuracy is measured 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from lib.images import classifier
 from lib.images.data import load_image_npz
+from lib.infra import layout
 from lib.infra.io import write_csv
 from lib.infra.stage import run_stage, seeded_generator
 from lib.nets.unet import count_parameters
 
-MODEL = Path("models") / "classifier" / "classifier.pt"
+MODEL = layout.CLASSIFIER
 
 
 def main(p, device, out):
-    name, data = load_image_npz(Path("data") / "images")
+    name, data = load_image_npz(layout.IMAGES)
     k, n_train = data.n_levels, len(data.train) - p.n_holdout
     if n_train < p.batch_size:
         raise SystemExit(

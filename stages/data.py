@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from lib.data.toy import expected_log_likelihood, make_density, make_splits, negative_entropy_1d
 from lib.images.data import load_image_data
+from lib.infra import layout
 from lib.infra.io import save_npz, sha256, write_json
 from lib.infra.stage import run_stage
 from lib.plots import data as data_plots
 
-DATA = Path("data")
+DATA = layout.DATA
 
 
 def main(p, device, out):

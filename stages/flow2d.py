@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from lib.data.toy import expected_log_likelihood, load_splits
 from lib.flows import cnf, flow_matching, score_matching
+from lib.infra import layout
 from lib.infra.device import get_device
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage, save_fit, seeded_generator, value_key
@@ -17,11 +16,11 @@ from lib.paths.gaussian import GaussianPath, make_schedule
 from lib.plots import flows_2d as flows_2d_plots
 from lib.sde import samplers
 
-MODELS = Path("models") / "flow2d"
+MODELS = layout.MODELS / "flow2d"
 
 
 def splits_of(name: str, device):
-    return load_splits(Path("data") / "two_d" / f"{name}.npz", device)
+    return load_splits(layout.toy_data(2, name), device)
 
 
 def build(net, device) -> MLP:
@@ -177,7 +176,7 @@ def corruption(p, device, out) -> dict:
 
 def main(p, device, out):
     for name in {p.dataset, *(n for pair in p.transport.pairs for n in pair)}:
-        if not (Path("data") / "two_d" / f"{name}.npz").exists():
+        if not (layout.toy_data(2, name)).exists():
             raise SystemExit(
                 f"error: flow2d uses 2D dataset {name!r}, but data/two_d/{name}.npz does not "
                 "exist: add it to data.two_d.datasets in params.yaml"

@@ -3,12 +3,11 @@ of an image flow via the probability-flow ODE, with the exact and the Hutchinson
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from lib.flows.likelihood import bits_per_dim
 from lib.images.data import load_image_npz
+from lib.infra import layout
 from lib.infra.stage import RESULTS, run_stage
 from lib.metrics.headline import gather
 from lib.nets.unet import load_unet
@@ -16,7 +15,7 @@ from lib.nets.unet import load_unet
 
 def main(p, device, out):
     b = p.bits_per_dim
-    model_path = Path("models") / "train_flow" / f"velocity_{b.schedule}.pt"
+    model_path = layout.model("train_flow", f"velocity_{b.schedule}")
     if not model_path.exists():
         raise SystemExit(
             f"error: metrics.bits_per_dim.schedule = {b.schedule!r} has no flow model "
@@ -28,7 +27,7 @@ def main(p, device, out):
             "spread needs >= 2 solves per image"
         )
     headlines = gather(RESULTS)  # fails early when a stage's metrics are missing
-    name, data = load_image_npz(Path("data") / "images")
+    name, data = load_image_npz(layout.IMAGES)
     images = torch.as_tensor(data.test.images[: b.n_images])
     flow, _ = load_unet(model_path, device)
 

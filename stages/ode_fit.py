@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from lib.data.toy import expected_log_likelihood, load_splits, make_density
 from lib.flows import cnf
+from lib.infra import layout
 from lib.infra.device import get_device
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage, save_fit, seeded_generator
@@ -15,7 +14,7 @@ from lib.metrics.distances import mean_sd
 from lib.nets.mlp import MLP
 from lib.plots import fits_1d as fits_1d_plots
 
-MODELS = Path("models") / "ode_fit"
+MODELS = layout.MODELS / "ode_fit"
 
 
 def build(net, train: torch.Tensor) -> torch.nn.Module:
@@ -28,7 +27,7 @@ def fit_job(job: tuple) -> dict:
     """Fit one drift network on one dataset with one seed and score it on the test set."""
     p, name, net_name, seed = job
     device = get_device()
-    splits = load_splits(Path("data") / "one_d" / f"{name}.npz", device)
+    splits = load_splits(layout.toy_data(1, name), device)
     torch.manual_seed(seed)
     field, t = build(p.networks[net_name], splits.train), p.train
     res = cnf.fit(
@@ -100,7 +99,7 @@ def main(p, device, out):
     ]
     results = map_jobs(fit_job, jobs, device)
     data = {
-        name: load_splits(Path("data") / "one_d" / f"{name}.npz", device) for name in p.datasets
+        name: load_splits(layout.toy_data(1, name), device) for name in p.datasets
     }
     for r in results:
         name, net, seed = r["job"]

@@ -15,6 +15,7 @@ from lib.flows.likelihood import dequantize, quantize
 from lib.images import classifier
 from lib.images.data import load_image_npz
 from lib.images.sampling import GridJob, Run, run_grid
+from lib.infra import layout
 from lib.infra.io import save_npz, write_csv
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage, seeded_generator
@@ -24,11 +25,11 @@ from lib.nets.unet import load_unet
 from lib.plots import sampling as sampling_plots
 from lib.sde import samplers
 
-CLASSIFIER = Path("models") / "classifier" / "classifier.pt"
+CLASSIFIER = layout.CLASSIFIER
 
 
 def model_file(stage: str, tag: str) -> Path:
-    return Path("models") / stage / f"{tag}.pt"
+    return layout.model(stage, tag)
 
 
 def check_inputs(p, n_held_out: int) -> None:
@@ -120,7 +121,7 @@ def transfer(p, data, clf, device, out) -> dict:
 
 
 def main(p, device, out):
-    name, data = load_image_npz(Path("data") / "images")
+    name, data = load_image_npz(layout.IMAGES)
     held_out = np.concatenate([data.val.images, data.test.images])  # no model trained on these
     check_inputs(p, len(held_out))
     k, y = data.n_levels, p.yardstick

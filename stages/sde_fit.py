@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from lib.data.toy import expected_log_likelihood, load_splits, make_density
+from lib.infra import layout
 from lib.infra.device import get_device
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage, save_fit, seeded_generator
@@ -14,7 +13,7 @@ from lib.metrics.distances import mean_sd
 from lib.plots import fits_1d as fits_1d_plots
 from lib.sde import elbo as sde_elbo
 
-MODELS = Path("models") / "sde_fit"
+MODELS = layout.MODELS / "sde_fit"
 
 
 def build(m, device) -> sde_elbo.SDEModel:
@@ -34,7 +33,7 @@ def fit_job(job: tuple) -> dict:
     """Fit one SDE model on one dataset with one seed and score it on the test set."""
     p, name, seed = job
     device = get_device()
-    splits = load_splits(Path("data") / "one_d" / f"{name}.npz", device)
+    splits = load_splits(layout.toy_data(1, name), device)
     torch.manual_seed(seed)
     model, t = build(p.model, device), p.train
     res = sde_elbo.fit(
@@ -104,7 +103,7 @@ def main(p, device, out):
 
     metrics = {}
     for name in p.datasets:
-        splits = load_splits(Path("data") / "one_d" / f"{name}.npz", device)
+        splits = load_splits(layout.toy_data(1, name), device)
         truth = expected_log_likelihood(name, splits.test.cpu()).mean
         runs = [r for r in results if r["job"][0] == name]
         figures(p, name, splits, runs[0]["model"], device, out)

@@ -3,13 +3,12 @@ schedule) and a class-to-class flow between two digit classes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from lib.flows.likelihood import dequantize
 from lib.images.data import load_image_npz
 from lib.images.models import fit_all, training
+from lib.infra import layout
 from lib.infra.stage import run_stage, seeded_generator
 from lib.paths.gaussian import GaussianPath, make_schedule
 from lib.plots import image_training as image_training_plots
@@ -28,7 +27,7 @@ def corruption(p, schedule, images, n_levels, device, out) -> None:
 
 
 def main(p, device, out):
-    name, data = load_image_npz(Path("data") / "images")
+    name, data = load_image_npz(layout.IMAGES)
     images = torch.as_tensor(data.train.images, device=device)  # uint8 (N, C, H, W)
     for schedule in p.schedules:
         corruption(p, schedule, images, data.n_levels, device, out)

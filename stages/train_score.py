@@ -3,17 +3,16 @@ denoising score matching; the score is s = -eps_hat / beta_t (stable as beta -> 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from lib.images.data import load_image_npz
 from lib.images.models import fit_all, training
+from lib.infra import layout
 from lib.infra.stage import run_stage
 
 
 def main(p, device, out):
-    name, data = load_image_npz(Path("data") / "images")
+    name, data = load_image_npz(layout.IMAGES)
     jobs = [
         (f"noise_{s}", training(p, s, target="noise"), None, None, p.checkpoint_every)
         for s in p.schedules

@@ -17,6 +17,7 @@ from lib.flows import flow_matching, score_matching
 from lib.flows.flow_matching import CouplingName
 from lib.flows.likelihood import dequantize
 from lib.images.data import load_image_npz
+from lib.infra import layout
 from lib.infra.device import get_device
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import save_curve
@@ -24,7 +25,7 @@ from lib.nets.unet import UNet, UNetConfig, build_unet, count_parameters, save_u
 from lib.paths.gaussian import GaussianPath, make_schedule
 from lib.training.loop import LrSchedule, TrainResult
 
-DATA = Path("data") / "images"
+DATA = layout.IMAGES
 CHECKPOINTS = Path("checkpoints")  # outside the stages' outs: a killed run resumes from them
 
 Target = Literal["velocity", "noise"]  # what the network predicts
@@ -128,7 +129,7 @@ def fit_job(job: tuple) -> dict:
         checkpoint_every=checkpoint_every,
     )
     save_unet(
-        Path("models") / stage / f"{tag}.pt",
+        layout.model(stage, tag),
         net,
         tuple(images.shape[2:]),
         target=run.target,

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import torch
 
+from lib.infra import layout
 from lib.infra.device import get_device
 from lib.infra.io import atomic_path, write_csv, write_json
 from lib.params import ParamsError, Section, load_params
 
-RESULTS = Path("results")
+RESULTS = layout.RESULTS
 
 
 def run_stage(
