@@ -16,7 +16,8 @@ import torch
 from lib.flows.flow_matching import cfm_loss, sample_times
 from lib.infra.device import get_device
 from lib.nets.unet import UNetConfig, build_unet, count_parameters
-from lib.paths.gaussian import GaussianPath, make_schedule
+from lib.paths.gaussian import GaussianPath
+from lib.paths.schedules import make_schedule
 
 PROFILES = {  # name: (channels, image size, batch) as in params.yaml / SPEC item 6
     "cpu": ((32, 64), 8, 128),

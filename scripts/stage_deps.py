@@ -48,8 +48,9 @@ def lib_deps(stage: str) -> list[str]:
     """Repository-relative paths of the lib files stages/<stage>.py loads, non-empty ones only."""
     seen: set[Path] = set()
     todo = [ROOT / "stages" / f"{stage}.py"]
-    schema = ROOT / "lib" / "params" / f"{stage}.py"  # imported by name in lib.params.schema
-    if schema.is_file():
+    # schemas are imported by name (lib.params.schema): a stage's own, or all for check_params
+    pattern = "[!_]*.py" if stage == "check_params" else f"{stage}.py"
+    for schema in (ROOT / "lib" / "params").glob(pattern):
         seen.add(schema)
         todo.append(schema)
     while todo:

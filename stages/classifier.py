@@ -9,9 +9,9 @@ import torch
 from lib.images import classifier
 from lib.images.data import load_image_npz
 from lib.infra import layout
-from lib.infra.io import write_csv
 from lib.infra.stage import run_stage, seeded_generator
 from lib.nets.unet import count_parameters
+from lib.training.curves import log_curves
 
 MODEL = layout.CLASSIFIER
 
@@ -55,11 +55,8 @@ def main(p, device, out):
         eval_every=p.eval_every,
     )
     classifier.save_classifier(MODEL, model)
-    iters = list(range(1, len(result.train_loss) + 1))
-    write_csv(out / "plots" / "train.csv", {"iteration": iters, "loss": result.train_loss})
-    write_csv(
-        out / "plots" / "val.csv",
-        {"iteration": result.val_iters, "cross_entropy": result.val_values},
+    log_curves(
+        out, "classifier", result.train_loss, result.val_iters, result.val_values, "cross_entropy"
     )
     test_x, test_y = scaled(data.test)
     val_x, val_y = scaled(data.val)

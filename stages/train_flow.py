@@ -10,7 +10,8 @@ from lib.images.data import load_image_npz
 from lib.images.models import fit_all, training
 from lib.infra import layout
 from lib.infra.stage import run_stage, seeded_generator
-from lib.paths.gaussian import GaussianPath, make_schedule
+from lib.paths.gaussian import GaussianPath
+from lib.paths.schedules import make_schedule
 from lib.plots import image_training as image_training_plots
 
 

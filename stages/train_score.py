@@ -1,5 +1,5 @@
 """Stage train_score: UNet noise predictors eps_hat(x, t) on images, one per schedule, by
-denoising score matching; the score is s = -eps_hat / beta_t (stable as beta -> 0 at t = 1)."""
+denoising score matching; the score is s = -eps_hat / sigma_t (stable as sigma -> 0 at t = 1)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """End to end: the real `dvc repro` on tiny params in a temporary git repository.
 
 Checks the report and metrics exist, that a second repro is a no-op, that editing one primer
-param re-runs only primer and report, that `dvc metrics diff` shows the change, and that a
-malformed params.yaml is refused before any work.
+param re-runs only primer and what gathers its metrics, that `dvc metrics diff` shows the change,
+and that a bad value, a misspelt key and a misspelt section are refused by name.
 """
 
 import json
@@ -104,7 +104,14 @@ TINY = {
             "sweep_n_steps": [1, 2],
         },
         "score": {"n_iters": 20, "batch_size": 64, "n_steps": 10, "sigmas": [0.0, 1.0]},
-        "transport": {"n_iters": 20, "batch_size": 32, "sweep_n_steps": [1, 4]},
+    },
+    "transport": {
+        "network": {"hidden": [16, 16]},
+        "n_iters": 20,
+        "batch_size": 32,
+        "sweep_n_steps": [1, 4],
+        "n_samples": 50,
+        "n_plot": 30,
     },
     "classifier": {
         "channels": [4],
@@ -133,7 +140,7 @@ TINY = {
         "grid": {"n_images": 4, "nfe": 2},
         "transfer": {"n_images": 3, "n_steps": 1},
     },
-    "metrics": {"bits_per_dim": {"n_images": 4, "n_steps": 2, "tight_n_steps": 4, "batch_size": 4}},
+    "bits_per_dim": {"n_images": 4, "n_steps": 2, "tight_n_steps": 4, "batch_size": 4},
 }
 
 
@@ -194,16 +201,19 @@ def test_dvc_pipeline_end_to_end(tmp_path):
 
     first = _dvc(repo, "repro")
     assert _ran(first.stdout) == {
+        "check_params",
         "primer",
         "data",
         "ode_fit",
         "sde_fit",
         "complexity",
         "flow2d",
+        "transport",
         "classifier",
         "train_flow",
         "train_score",
         "sample",
+        "bits_per_dim",
         "metrics",
         "report",
     }
@@ -245,7 +255,7 @@ def test_dvc_pipeline_end_to_end(tmp_path):
 
     _edit_params(repo, {"primer": {"brownian": {"sigmas": [0.5, 3.0]}}})
     second = _dvc(repo, "repro")
-    assert _ran(second.stdout) == {"primer", "metrics", "report"}
+    assert _ran(second.stdout) == {"check_params", "primer", "metrics", "report"}
     assert "Stage 'data' didn't change, skipping" in second.stdout
 
     diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)
@@ -261,3 +271,17 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     assert bad.returncode != 0
     assert "primer.ou.n_steps = -5" in bad.stderr + bad.stdout
     assert "greater than 0" in bad.stderr + bad.stdout
+
+    # a misspelt key is an edit of its stage's section: its validation names it, nothing runs
+    _edit_params(repo, {"primer": {"ou": {"n_steps": 40}}, "ode_fit": {"n_iter": 500}})
+    typo = _dvc(repo, "repro", "ode_fit", check=False)
+    assert typo.returncode != 0
+    assert "ode_fit.n_iter = 500: unknown key" in typo.stderr + typo.stdout
+    # a misspelt section is read by no stage: check_params, which tracks the whole file, refuses it
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["ode_fit"].pop("n_iter")
+    params["sampel"] = {"n_images": 10}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    section = _dvc(repo, "repro", check=False)
+    assert section.returncode != 0
+    assert "unknown top-level section(s) ['sampel']" in section.stderr + section.stdout

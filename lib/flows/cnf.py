@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
 import torch
 from torch import nn
 
 from lib.data.densities import Gaussian
 from lib.sde.solvers import Field, odeint, time_grid
-from lib.training.loop import LrSchedule
+from lib.training.loop import LrSchedule, TrainResult
 from lib.training.loop import train as train_loop
 
 
@@ -165,16 +165,6 @@ def sample(
         return odeint(field, x0, time_grid(0.0, 1.0, n_steps, device, dtype), method, return_path)
 
 
-@dataclass(frozen=True)
-class FitResult:
-    train_loss: list[float]  # -mean log-likelihood of each mini-batch, one per iteration
-    val_iters: list[int]  # iterations (1-based) after which the validation set was scored
-    val_log_lik: list[float]  # mean validation log-likelihood at those iterations
-    best_val_log_lik: float
-    best_iter: int  # the parameters from this iteration are loaded at the end
-    seconds: float  # wall time of the whole fit, validation included
-
-
 def fit(
     field: nn.Module,
     train: torch.Tensor,
@@ -193,8 +183,10 @@ def fit(
     validate_start: bool = False,
     generator: torch.Generator | None = None,
     progress: bool = True,
-) -> FitResult:
+) -> TrainResult:
     """Maximum likelihood with `lib.training.train`: minimise -mean log p_1(y) over mini-batches.
+    Returns its result with train_loss the batches' -mean log-likelihood (without the kinetic
+    term) and val_values the mean validation log-likelihood.
 
     The validation log-likelihood (solver eval_method / eval_n_steps, default the training ones)
     is measured every eval_every iterations and at the end; the best parameters are loaded back
@@ -229,14 +221,7 @@ def fit(
         progress=progress,
         desc="cnf fit",
     )
-    return FitResult(
-        nll_history,
-        result.val_iters,
-        result.val_values,
-        result.best_value,
-        result.best_iter,
-        result.seconds,
-    )
+    return replace(result, train_loss=nll_history)
 
 
 def objective_sd(

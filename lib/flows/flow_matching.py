@@ -1,7 +1,7 @@
 """Conditional flow matching: regress a velocity field onto the Gaussian path's conditional one.
 
-With x_t = alpha_t z + beta_t x_0 (z data, x_0 the source: noise or a source data set) and
-u_t = d_alpha z + d_beta x_0, the loss
+With x_t = alpha_t z + sigma_t x_0 (z data, x_0 the source: noise or a source data set) and
+u_t = d_alpha z + d_sigma x_0, the loss
 
     L(theta) = E_{t, z, x_0} |v_theta(x_t, t) - u_t|^2
 
@@ -40,7 +40,7 @@ def sample_times(
     """t ~ U[t_min, t_max]: (n,), drawn on the generator's device and moved to `device`.
 
     A schedule whose derivatives are singular at an end needs the interval clipped a little
-    inside [0, 1]: for sqrt (alpha = sqrt t, beta = sqrt(1 - t)) the target's squared size
+    inside [0, 1]: for sqrt (alpha = sqrt t, sigma = sqrt(1 - t)) the target's squared size
     E|u_t|^2 = E|z|^2 / 4t + d / 4(1 - t) is not integrable over t, so the expected loss is
     infinite (lib.paths clamps the derivatives 1e-4 from the ends: finite, not small) and the
     few draws near the ends dominate the gradient; e.g. use [1e-3, 1 - 1e-3].

@@ -1,14 +1,14 @@
 """Denoising score matching on the Gaussian path, with the network predicting the noise.
 
-On x_t = alpha_t z + beta_t eps the conditional score is grad log p_t(x_t | z) =
--(x_t - alpha z) / beta^2 = -eps / beta. A network eps_hat(x, t) defines the score
-s(x, t) = -eps_hat(x, t) / beta_t, and
+On x_t = alpha_t z + sigma_t eps the conditional score is grad log p_t(x_t | z) =
+-(x_t - alpha z) / sigma^2 = -eps / sigma. A network eps_hat(x, t) defines the score
+s(x, t) = -eps_hat(x, t) / sigma_t, and
 
-    E |eps_hat(x_t, t) - eps|^2 = E beta_t^2 |s(x_t, t) - grad log p_t(x_t | z)|^2,
+    E |eps_hat(x_t, t) - eps|^2 = E sigma_t^2 |s(x_t, t) - grad log p_t(x_t | z)|^2,
 
-the beta^2-weighted denoising score matching loss: at every t it has the same minimiser, the
-marginal score, but a bounded target. The unweighted loss regresses onto -eps / beta, of size
-sqrt(d) / beta -> infinity as t -> 1 (beta -> 0): even at the optimum it is ~ d / beta^2 there,
+the sigma^2-weighted denoising score matching loss: at every t it has the same minimiser, the
+marginal score, but a bounded target. The unweighted loss regresses onto -eps / sigma, of size
+sqrt(d) / sigma -> infinity as t -> 1 (sigma -> 0): even at the optimum it is ~ d / sigma^2 there,
 whose integral over t diverges (int dt / (1 - t)^2 for the linear schedule), so a few draws
 near t = 1 dominate its gradients. It is offered for comparison, with t clamped to t_max < 1.
 """
@@ -52,10 +52,10 @@ def score_loss(
     reduction: Reduction = "mean",
     t_max: float = 0.999,
 ) -> torch.Tensor:
-    """Unweighted |s(x_t, t) - grad log p_t(x_t | z)|^2 with s = -eps_hat / beta, which equals
-    noise_loss / beta^2 per sample.
+    """Unweighted |s(x_t, t) - grad log p_t(x_t | z)|^2 with s = -eps_hat / sigma, which equals
+    noise_loss / sigma^2 per sample.
 
-    t is clamped to t_max (beta_1 = 0 makes the target infinite); draw t from [0, t_max]
+    t is clamped to t_max (sigma_1 = 0 makes the target infinite); draw t from [0, t_max]
     (`draw_batch(..., t_max=...)`) so that the clamp is a safeguard, not a point mass at t_max.
     """
     s = path.sample(z, t.clamp(max=t_max), noise)
@@ -75,9 +75,9 @@ def get_loss(name: str) -> Callable[..., torch.Tensor]:
 
 
 def score_fn(model: nn.Module, path: GaussianPath) -> Field:
-    """s(x, t) = -eps_hat(x, t) / beta_t for samplers; t 0-dim (as the solvers pass it) or (n,).
+    """s(x, t) = -eps_hat(x, t) / sigma_t for samplers; t 0-dim (as the solvers pass it) or (n,).
 
-    Infinite at t = 1 (beta = 0): samplers must stop short of it.
+    Infinite at t = 1 (sigma = 0): samplers must stop short of it.
     """
 
     def score(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from lib.flows.likelihood import dequantize
 from lib.infra.io import atomic_path
-from lib.training.loop import LrSchedule, train
+from lib.training.loop import LrSchedule, TrainResult, train
 
 
 def to_model_scale(
@@ -192,7 +192,7 @@ def train_classifier(
     lr_schedule: LrSchedule = "cosine",
     eval_every: int = 100,
     progress: bool = True,
-):
+) -> TrainResult:
     """Cross-entropy with label_smoothing (+ weight_decay/2 |w|^2 on the weights of the
     convolutions and linear layers, not on biases or BatchNorm) with
     `lib.training.train`; returns its `TrainResult`, the weights with the lowest validation

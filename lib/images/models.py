@@ -20,9 +20,10 @@ from lib.images.data import load_image_npz
 from lib.infra import layout
 from lib.infra.device import get_device
 from lib.infra.parallel import map_jobs
-from lib.infra.stage import save_curve
 from lib.nets.unet import UNet, UNetConfig, build_unet, count_parameters, save_unet
-from lib.paths.gaussian import GaussianPath, make_schedule
+from lib.paths.gaussian import GaussianPath
+from lib.paths.schedules import make_schedule
+from lib.training.curves import log_curves
 from lib.training.loop import LrSchedule, TrainResult
 
 DATA = layout.IMAGES
@@ -158,5 +159,5 @@ def fit_all(stage: str, jobs: list[tuple], device, out) -> dict:
     against 1620 for one two-thread process."""
     results = map_jobs(fit_job, [(stage, *job) for job in jobs], device)
     for r in results:
-        save_curve(out, r["tag"], r["train_loss"])
+        log_curves(out, r["tag"], r["train_loss"])
     return {r["tag"]: {**r["summary"], "n_parameters": r["n_parameters"]} for r in results}

@@ -3,9 +3,10 @@ sampler from the same starting noise, returning quantized images ready to be sco
 
 Runs: the same-noise "exact" solution of the flow ODE (an adaptive high-order solve at a tight
 tolerance, `lib.adaptive_solver`), fixed-step ODE samplers over a grid of step counts, and the
-Euler–Maruyama SDE dX = [u + sigma_t^2 s / 2] dt + sigma_t dW for several sigma and, at one sigma,
-several step counts. The ODE runs also record their per-pixel RMSE to the exact solution: the
-solver's own error, free of any sample-quality metric.
+Euler–Maruyama SDE dX = [u + g_t^2 s / 2] dt + g_t dW (g_t = sigma, or sigma times the path's
+noise scale sigma_t) for several sigma and, at one sigma, several step counts. The ODE runs also
+record their per-pixel RMSE to the exact solution: the solver's own error, free of any
+sample-quality metric.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import numpy as np
 import torch
 
 from lib.flows import score_matching
-from lib.flows.likelihood import quantize
-from lib.infra.stage import value_key
+from lib.flows.likelihood import dequantize, quantize
+from lib.images import classifier
+from lib.infra import layout
+from lib.infra.stage import seeded_generator, value_key
 from lib.nets.unet import load_unet
-from lib.paths.gaussian import GaussianPath, make_schedule
+from lib.params import Section
+from lib.paths.gaussian import GaussianPath
+from lib.paths.schedules import make_schedule
 from lib.sde import samplers
 from lib.sde.adaptive_solver import solve_adaptive
 
@@ -114,10 +119,10 @@ def run_grid(job: GridJob) -> list[Run]:
     for i, (sigma, n) in enumerate(sde_runs):
         # each run its own stream, so adding a run leaves the others' noise unchanged
         gen = torch.Generator(device=device).manual_seed(job.seed + 1 + i)
-        sigma_t = samplers.diffusion(job.sde_diffusion, sigma, path.schedule.beta)
+        g_t = samplers.diffusion(job.sde_diffusion, sigma, path.schedule.sigma)
         start = time.perf_counter()
         z = each_batch(
-            lambda x, n=n, s=sigma_t, g=gen: samplers.sample(
+            lambda x, n=n, s=g_t, g=gen: samplers.sample(
                 "em", flow, x, n, score=score, sigma=s, generator=g
             )
         )
@@ -125,3 +130,94 @@ def run_grid(job: GridJob) -> list[Run]:
             finish(z, start, sampler="sde", nfe=samplers.nfe("em", n), n_steps=n, sigma=sigma)
         )
     return runs
+
+
+def check_inputs(p: Section, n_held_out: int) -> None:
+    """Every model and file the sample params `p` name exists and the real images suffice, before
+    any work."""
+    needed = [layout.CLASSIFIER]
+    for s in p.schedules:
+        needed += [
+            layout.model("train_flow", f"velocity_{s}"),
+            layout.model("train_score", f"noise_{s}"),
+        ]
+    if p.transfer is not None:
+        needed.append(layout.model("train_flow", "transfer"))
+    missing = [str(f) for f in needed if not f.exists()]
+    if missing:
+        raise SystemExit(
+            f"error: sample needs {missing}: add each schedule of sample.schedules = "
+            f"{p.schedules} to train_flow.schedules and train_score.schedules (and keep "
+            "train_flow.transfer when sample.transfer is set)"
+        )
+    y = p.yardstick
+    n_real = n_held_out - y.n_reference
+    if n_real < max(y.n_groups, y.k + 1) or n_real > p.n_images:
+        raise SystemExit(
+            f"error: sample.yardstick.n_reference = {y.n_reference}: of the {n_held_out} held-out "
+            f"real images (validation + test) the rest, {n_real}, is the real comparison set, "
+            f"which needs at least max(n_groups, k + 1) = {max(y.n_groups, y.k + 1)} and at most "
+            f"sample.n_images = {p.n_images} images"
+        )
+    if p.inception is not None and not Path(p.inception.weights).is_file():
+        raise SystemExit(
+            f"error: sample.inception.weights = {p.inception.weights!r}: no such file. Nothing is "
+            "downloaded: put torch-fidelity's weights-inception-2015-12-05-6726825d.pth there, or "
+            "set sample.inception to null"
+        )
+
+
+def grid_jobs(p: Section, x0: torch.Tensor, n_levels: int, device) -> list[GridJob]:
+    """One sampler grid per schedule of the sample params `p`, every one from the noise x0."""
+    sweep = p.sde.sweep
+    return [
+        GridJob(
+            schedule=s,
+            velocity_file=layout.model("train_flow", f"velocity_{s}"),
+            noise_file=layout.model("train_score", f"noise_{s}"),
+            x0=x0,
+            n_levels=n_levels,
+            batch_size=p.batch_size,
+            seed=p.seed,
+            device=str(device),
+            exact=p.exact.model_dump(),
+            ode=p.ode,
+            sde_sigmas=p.sde.sigmas,
+            sde_n_steps=p.sde.n_steps,
+            sde_diffusion=p.sde.diffusion,
+            sweep_sigma=sweep.sigma if sweep else None,
+            sweep_n_steps=sweep.n_steps if sweep else [],
+        )
+        for s in p.schedules
+    ]
+
+
+@dataclass(frozen=True)
+class Transfer:
+    metrics: dict  # classes, how often the moved images are classified as the target, NFE
+    panels: dict[str, torch.Tensor]  # title -> (n_shown, C, H, W) model scale: before and after
+
+
+def transfer(p: Section, data, clf: classifier.Classifier, device) -> Transfer:
+    """Test images of the source class through the class-to-class flow (train_flow's transfer
+    model), classified before and after."""
+    model, meta = load_unet(layout.model("train_flow", "transfer"), device)
+    a, b, k = meta["source_class"], meta["target_class"], data.n_levels
+    src = torch.as_tensor(data.test.images[data.test.labels == a], device=device)
+    z0 = dequantize(src, k, seeded_generator(p.seed, device))
+    z1 = samplers.sample(p.transfer.method, model, z0, p.transfer.n_steps)
+    before, moved = (classifier.to_model_scale(quantize(z, k), k, device) for z in (z0, z1))
+    n = min(p.transfer.n_images, len(src))
+    panels = {f"class {a} (test images)": before[:n], f"after the flow to class {b}": moved[:n]}
+    with torch.no_grad():
+        pred, pred_before = clf(moved).argmax(-1), clf(before).argmax(-1)
+    metrics = {
+        "source_class": a,
+        "target_class": b,
+        "n_images": len(src),
+        "classified_as_target": (pred == b).double().mean().item(),
+        "classified_as_source_before": (pred_before == a).double().mean().item(),
+        "sampler": p.transfer.method,
+        "nfe": samplers.nfe(p.transfer.method, p.transfer.n_steps),
+    }
+    return Transfer(metrics, panels)

@@ -12,7 +12,7 @@ import torch
 
 from lib.infra import layout
 from lib.infra.device import get_device
-from lib.infra.io import atomic_path, write_csv, write_json
+from lib.infra.io import write_json
 from lib.params import ParamsError, Section, load_params
 
 RESULTS = layout.RESULTS
@@ -59,32 +59,3 @@ def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
 def value_key(name: str, value: float) -> str:
     """A metrics key for a swept value without dots (DVC flattens keys on '.'): sigma_0p5."""
     return f"{name}_{value:g}".replace(".", "p").replace("-", "m")
-
-
-def save_curve(out_dir: Path, tag: str, train_loss: list[float]) -> None:
-    """A training loss curve as out_dir/plots/train/<tag>.csv (a DVC plot over the folder)."""
-    write_csv(
-        out_dir / "plots" / "train" / f"{tag}.csv",
-        {"iteration": list(range(1, len(train_loss) + 1)), "loss": train_loss},
-    )
-
-
-def save_fit(
-    out_dir: Path,
-    model_path: Path,
-    model: torch.nn.Module,
-    train_loss: list[float],
-    val_iters: list[int],
-    val_name: str,
-    val_values: list[float],
-) -> None:
-    """A trained model's artefacts: its weights, and its training and validation curves as CSV
-    under out_dir/plots/{train,val}/ (DVC plots over every file of those folders)."""
-    tag = model_path.stem
-    save_curve(out_dir, tag, train_loss)
-    if val_iters:  # models trained without validation have no validation curve
-        write_csv(
-            out_dir / "plots" / "val" / f"{tag}.csv", {"iteration": val_iters, val_name: val_values}
-        )
-    with atomic_path(model_path) as tmp:
-        torch.save(model.state_dict(), tmp)

@@ -55,6 +55,14 @@ HEADLINES: dict[str, tuple[str, str]] = {
     "images.best_sampler": ("sample", "best.sampler"),
     "images.best_nfe": ("sample", "best.nfe"),
     "images.best_schedule": ("sample", "best.schedule"),
+    # images: dequantized bits/dim of a flow, exact and Hutchinson divergence
+    "images.bits_per_dim.dataset": ("bits_per_dim", "dataset"),
+    "images.bits_per_dim.schedule": ("bits_per_dim", "schedule"),
+    "images.bits_per_dim.exact": ("bits_per_dim", "exact"),
+    "images.bits_per_dim.hutchinson": ("bits_per_dim", "hutchinson"),
+    "images.bits_per_dim.hutchinson_minus_exact": ("bits_per_dim", "hutchinson_minus_exact"),
+    "images.bits_per_dim.solver_error": ("bits_per_dim", "solver_error"),
+    "images.bits_per_dim.tight_n_steps": ("bits_per_dim", "tight_n_steps"),
 }
 
 

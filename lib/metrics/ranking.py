@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import scipy.stats
+import torch
 
 from lib.images.sampling import Run
 from lib.metrics.yardstick import Score, Yardstick, compare
+from lib.params import Section
 
 
 def _describe(run: Run) -> dict:
@@ -116,3 +119,23 @@ def rank(
         against_n["best_vs_runner_up"] = yardstick.against_n(best_score, other, sizes, level)
     result["against_n"] = against_n
     return result
+
+
+def inception_scores(
+    p: Section, runs: list[Run], reference: np.ndarray, real: np.ndarray, n_levels: int, device
+) -> dict:
+    """KID, FID, precision and recall of every run on Inception features (published scale), with
+    the yardstick settings of the sample params `p`."""
+    from lib.images.inception import inception_features, load_inception
+
+    net = load_inception(p.inception.weights, device)
+
+    def features(images: np.ndarray) -> torch.Tensor:
+        return inception_features(net, images, n_levels, p.inception.batch_size)
+
+    y = p.yardstick
+    stick = Yardstick(features, reference, real, n_groups=y.n_groups, k=y.k, seed=p.seed)
+    scores: dict[str, dict] = {}
+    for r in runs:
+        scores.setdefault(r.schedule, {})[r.key] = stick.score(r.images).to_dict(y.level)
+    return {"real_vs_real": stick.real.to_dict(y.level), "schedules": scores}

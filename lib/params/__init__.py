@@ -49,18 +49,49 @@ def schema(stage: str) -> type[Section]:
     return importlib.import_module(f"{__name__}.{stage}").SCHEMA
 
 
-def load_params(stage: str, path: str | Path = "params.yaml") -> Section:
-    """Read and validate the `stage` section of params.yaml."""
-    path = Path(path)
+def _read(path: Path) -> dict:
+    """params.yaml as a dict whose top-level keys are all stage sections."""
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found (run from the repository root)") from None
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(raw, dict) or stage not in raw:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: must be a mapping of stage sections; allowed: {stages()}")
+    unknown = sorted(str(k) for k in raw if k not in stages())
+    if unknown:  # a misspelt section would otherwise be read by no stage, silently
+        raise ParamsError(
+            f"{path}: unknown top-level section(s) {unknown}; allowed: {stages()}"
+        )
+    return raw
+
+
+def load_params(stage: str, path: str | Path = "params.yaml") -> Section:
+    """Read and validate the `stage` section of params.yaml (refusing unknown sections)."""
+    path = Path(path)
+    raw = _read(path)
+    if stage not in raw:
         raise ParamsError(f"{path}: missing section {stage!r} (top-level keys must include it)")
     return validate_section(stage, raw[stage], path)
+
+
+def load_all(path: str | Path = "params.yaml") -> dict[str, Section]:
+    """Every section validated; the errors of all sections are reported together."""
+    path = Path(path)
+    raw = _read(path)
+    missing = [s for s in stages() if s not in raw]
+    errors = [f"{path}: missing section {s!r}" for s in missing]
+    sections = {}
+    for stage in stages():
+        if stage in raw:
+            try:
+                sections[stage] = validate_section(stage, raw[stage], path)
+            except ParamsError as err:
+                errors.append(str(err))
+    if errors:
+        raise ParamsError("\n".join(errors))
+    return sections
 
 
 def validate_section(stage: str, section: object, path: str | Path = "params.yaml") -> Section:

@@ -1,4 +1,4 @@
-"""Params of the flow2d stage: 2D flow matching, score matching, data-to-data flows."""
+"""Params of the flow2d stage: 2D flow matching, score matching and SDE sampling."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from lib.flows.flow_matching import COUPLINGS
 from lib.flows.score_matching import LOSSES as SCORE_LOSSES
 from lib.params import PositiveFloat, PositiveInt, Section, Seed
 from lib.params._choices import NetworkParams, OdeMethod
-from lib.paths.gaussian import SCHEDULES
+from lib.paths.schedules import SCHEDULES
 
 Schedule = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
 Dataset2D = Literal[tuple(DATASETS_2D)]  # type: ignore[valid-type]
@@ -68,19 +68,6 @@ class ScoreParams(Section):
     n_steps: PositiveInt  # Euler–Maruyama steps
 
 
-class TransportParams(Section):
-    pairs: list[Annotated[list[Dataset2D], Field(min_length=2, max_length=2)]] = Field(
-        min_length=1
-    )  # [source, target]
-    couplings: list[Literal[tuple(COUPLINGS)]] = Field(min_length=1)  # type: ignore[valid-type]
-    seeds: list[Seed] = Field(min_length=1)
-    schedule: Schedule
-    n_iters: PositiveInt
-    batch_size: PositiveInt
-    lr: PositiveFloat
-    sweep_n_steps: list[PositiveInt] = Field(min_length=2)  # Euler steps
-
-
 class Flow2dParams(Section):
     dataset: Dataset2D
     seeds: list[Seed] = Field(min_length=1)
@@ -90,7 +77,6 @@ class Flow2dParams(Section):
     main_variant: str
     eval: Flow2dEvalParams
     score: ScoreParams
-    transport: TransportParams
 
     @model_validator(mode="after")
     def _checks(self):

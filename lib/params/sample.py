@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from lib.params import PositiveFloat, PositiveInt, Section, Seed
 from lib.params._choices import OdeMethod
-from lib.paths.gaussian import SCHEDULES
+from lib.paths.schedules import SCHEDULES
 from lib.sde.adaptive_solver import ADAPTIVE_METHODS
 from lib.sde.samplers import DIFFUSIONS
 

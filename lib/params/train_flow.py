@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from lib.flows.flow_matching import COUPLINGS
 from lib.params import PositiveFloat, PositiveInt, Section, Seed
-from lib.paths.gaussian import SCHEDULES
+from lib.paths.schedules import SCHEDULES
 
 Schedule = Literal[tuple(SCHEDULES)]  # type: ignore[valid-type]
 DigitClass = Annotated[int, Field(ge=0, le=9)]  # the four image datasets have ten classes

@@ -7,7 +7,7 @@ from lib.params.train_flow import OptimParams
 
 
 class TrainScoreParams(OptimParams):
-    """Score s = -eps_hat / beta_t from a noise predictor eps_hat (see lib/score_matching.py)."""
+    """Score s = -eps_hat / sigma_t from a noise predictor eps_hat (see lib/score_matching.py)."""
 
 
 SCHEMA = TrainScoreParams

@@ -1,5 +1,5 @@
-"""Figures of the 2D flow-matching and score studies: corruption, paths, trajectories, metrics
-against NFE and sigma, samples, loss curves."""
+"""Figures of the 2D flow-matching and score study (flow2d): corruption, true vs generated paths,
+a metric against sigma, samples, loss curves; trajectories and metric vs NFE are in `panels_2d`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lib.plots.figure import save
-
-
-def _square(ax, lim: float) -> None:
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+from lib.plots.panels_2d import square_axes
 
 
 def corruption_2d(rows: dict[str, list[np.ndarray]], times: list[float], path: Path) -> None:
@@ -29,7 +22,7 @@ def corruption_2d(rows: dict[str, list[np.ndarray]], times: list[float], path: P
         for c, (t, x) in enumerate(zip(times, xs)):
             ax = axes[r, c]
             ax.hist2d(x[:, 0], x[:, 1], bins=50, range=[[-lim, lim], [-lim, lim]], cmap="Blues")
-            _square(ax, lim)
+            square_axes(ax, lim)
             if r == 0:
                 ax.set_title(f"t = {t:g}")
         axes[r, 0].set_ylabel(name)
@@ -46,37 +39,10 @@ def path_vs_generated(
         for r, x in enumerate((true_x[c], generated[c])):
             ax = axes[r, c]
             ax.scatter(x[:, 0], x[:, 1], s=2, color="C0" if r == 0 else "C3")
-            _square(ax, lim)
+            square_axes(ax, lim)
         axes[0, c].set_title(f"t = {t:g}")
     axes[0, 0].set_ylabel("true path")
     axes[1, 0].set_ylabel("generated")
-    save(fig, path)
-
-
-def trajectories_2d(panels: dict[str, np.ndarray], path: Path, n_lines: int = 150) -> None:
-    """One panel per title: trajectories (n_steps + 1, n, 2) from start (grey) to end (red)."""
-    lim = max(float(np.abs(p).max()) for p in panels.values())
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 2.9), squeeze=False)
-    for ax, (title, p) in zip(axes[0], panels.items()):
-        ax.plot(p[:, :n_lines, 0], p[:, :n_lines, 1], lw=0.4, color="C0", alpha=0.5)
-        ax.scatter(p[0, :, 0], p[0, :, 1], s=1, color="grey")
-        ax.scatter(p[-1, :, 0], p[-1, :, 1], s=1, color="C3")
-        _square(ax, lim)
-        ax.set_title(title)
-    save(fig, path)
-
-
-def metric_vs_nfe(
-    curves: dict[str, tuple[list[int], list[float]]], floor: float, ylabel: str, path: Path
-) -> None:
-    """Log-log metric vs number of function evaluations per sampler, with the data's floor."""
-    fig, ax = plt.subplots(figsize=(4.2, 3.0))
-    for name, (nfe, values) in curves.items():
-        ax.loglog(nfe, np.maximum(values, 1e-7), "o-", ms=3, label=name)
-    ax.axhline(floor, color="grey", ls="--", lw=1, label="held-out vs test")
-    ax.set_xlabel("function evaluations")
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=7)
     save(fig, path)
 
 
@@ -100,7 +66,7 @@ def samples_2d(panels: dict[str, np.ndarray], path: Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(2.3 * len(panels), 2.4), squeeze=False)
     for ax, (title, p) in zip(axes[0], panels.items()):
         ax.scatter(p[:, 0], p[:, 1], s=1, color="C0")
-        _square(ax, lim)
+        square_axes(ax, lim)
         ax.set_title(title)
     save(fig, path)
 

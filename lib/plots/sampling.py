@@ -14,6 +14,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from lib.images.classifier import to_model_scale  # noqa: E402
 from lib.images.sampling import Run  # noqa: E402
+from lib.infra.io import write_csv  # noqa: E402
 from lib.infra.stage import value_key  # noqa: E402
 from lib.metrics.yardstick import Score  # noqa: E402
 from lib.plots.figure import save  # noqa: E402
@@ -46,6 +47,21 @@ def curves(runs: list[Run], scores: dict[tuple[str, str], Score]) -> dict[tuple[
         rows["kid"].append(est.value)
         rows["kid_se"].append(est.se)
     return out
+
+
+def write_curves(plots: Path, runs: list[Run], scores: dict[tuple[str, str], Score]) -> None:
+    """The DVC plot tables: plots/kid_vs_nfe/<schedule>_<sampler>.csv (`curves`) and, per ODE
+    sampler, plots/rmse_vs_nfe/<schedule>_<method>.csv (RMSE to the exact solution vs NFE)."""
+    for (schedule, sampler), rows in curves(runs, scores).items():
+        write_csv(plots / "kid_vs_nfe" / f"{schedule}_{sampler}.csv", rows)
+    ode = [r for r in runs if r.rmse_to_exact is not None]
+    for s in dict.fromkeys(r.schedule for r in ode):
+        for m in dict.fromkeys(r.sampler for r in ode if r.schedule == s):
+            rows = [r for r in ode if r.schedule == s and r.sampler == m]
+            write_csv(
+                plots / "rmse_vs_nfe" / f"{s}_{m}.csv",
+                {"nfe": [r.nfe for r in rows], "rmse_to_exact": [r.rmse_to_exact for r in rows]},
+            )
 
 
 def kid_vs_nfe(

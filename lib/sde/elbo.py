@@ -1,13 +1,14 @@
 """1D SDE generative model trained by a simulation-free ELBO with a Gaussian posterior process.
 
 Generative: X_0 ~ N(0, 1), dX = f(X, t) dt + sigma(X, t) dW on [0, 1], y | x_1 ~ N(x_1, beta_lik^2).
-Posterior: q_t(x | y) = N(alpha(y, t), beta(y, t)^2), the marginals of the SDE with diffusion
-sigma and drift u (`posterior_drift`). Girsanov's theorem gives
+Posterior: q_t(x | y) = N(alpha(y, t), std(y, t)^2), the marginals of the SDE with diffusion
+sigma and drift u (`posterior_drift`). Here sigma is the SDE's diffusion and beta_lik the
+observation noise std (names of the stage's params). Girsanov's theorem gives
 
     log p(y) >= E_{q_1} log N(y; x_1, beta_lik^2) - KL(q_0 || N(0, 1))
                 - 1/2 int_0^1 E_{q_t} (f - u)^2 / sigma^2 dt,
 
-the integral estimated with t ~ U(0, 1) and x_t = alpha + beta eps: training never simulates.
+the integral estimated with t ~ U(0, 1) and x_t = alpha + std eps: training never simulates.
 Since q_1 = N(y, beta_lik^2) by construction, the best bound a model can reach is
 E_eps log p_1(y + beta_lik eps), its x_1-density smoothed by beta_lik (not log p(y)): for data
 with density p this costs H(p * N(0, beta_lik^2)) - H(p) ~ beta_lik^2 Fisher(p) / 2 nats.
@@ -24,19 +25,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lib.data.densities import LOG_2PI
 from lib.nets.mlp import MLP, Activation
+from lib.sde.langevin import score_drift
 from lib.sde.solvers import Field, euler_maruyama, time_grid
-from lib.training.loop import LrSchedule
+from lib.training.loop import LrSchedule, TrainResult
 from lib.training.loop import train as train_loop
 
 SigmaMode = Literal["learned", "constant"]
 BetaLikMode = Literal["fixed", "learned"]
-LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass(frozen=True)
 class SDEConfig:
-    hidden: tuple[int, ...] = (64, 64)  # every network: NN_alpha, NN_beta, f and NN_sigma
+    hidden: tuple[int, ...] = (64, 64)  # every network: NN_alpha, NN_std, f and NN_sigma
     activation: Activation = "tanh"
     n_freq: int = 0  # Fourier time features of the MLPs (0: t itself)
     sigma_mode: SigmaMode = "learned"
@@ -46,12 +48,12 @@ class SDEConfig:
 
 
 class Posterior(NamedTuple):
-    """q_t(x | y) = N(alpha, beta^2) and the time derivatives at fixed y; each (n, 1)."""
+    """q_t(x | y) = N(alpha, std^2) and the time derivatives at fixed y; each (n, 1)."""
 
     alpha: torch.Tensor
-    beta: torch.Tensor
+    std: torch.Tensor
     d_alpha: torch.Tensor
-    d_beta: torch.Tensor
+    d_std: torch.Tensor
 
 
 def _inv_softplus(value: float) -> float:
@@ -103,7 +105,7 @@ class LearnedScale(nn.Module):
         return F.softplus(self.raw)
 
 
-DIFFUSIONS: dict[str, Callable[[SDEConfig], nn.Module]] = {
+SIGMA_MODES: dict[str, Callable[[SDEConfig], nn.Module]] = {
     "learned": LearnedDiffusion,
     "constant": ConstantDiffusion,
 }
@@ -121,9 +123,9 @@ def _build(registry: dict[str, Callable[[SDEConfig], nn.Module]], key: str, conf
 
 
 class SDEModel(nn.Module):
-    """Generative SDE (f, sigma, beta_lik) and posterior process (alpha, beta) of one config.
+    """Generative SDE (f, sigma, beta_lik) and posterior process (alpha, std) of one config.
 
-    alpha(y, t) = t y + (1 - t) NN_alpha(y, t), beta(y, t) = t beta_lik + (1 - t) softplus(NN_beta),
+    alpha(y, t) = t y + (1 - t) NN_alpha(y, t), std(y, t) = t beta_lik + (1 - t) softplus(NN_std),
     so q_1 = N(y, beta_lik^2) whatever the networks.
     """
 
@@ -132,9 +134,9 @@ class SDEModel(nn.Module):
         self.config = config
         hidden, act, n_freq = list(config.hidden), config.activation, config.n_freq
         self.alpha_net = MLP(1, 1, hidden, act, n_freq)
-        self.beta_net = MLP(1, 1, hidden, act, n_freq)
+        self.std_net = MLP(1, 1, hidden, act, n_freq)
         self.drift_net = MLP(1, 1, hidden, act, n_freq)
-        self.sigma = _build(DIFFUSIONS, "sigma_mode", config)
+        self.sigma = _build(SIGMA_MODES, "sigma_mode", config)
         self.scale = _build(BETA_LIKS, "beta_lik_mode", config)
 
     def beta_lik(self) -> torch.Tensor:
@@ -150,17 +152,17 @@ class SDEModel(nn.Module):
         return self.sigma(x, t)
 
     def mean_std(self, y: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(alpha(y, t), beta(y, t)): y, t (n, 1)."""
+        """(alpha(y, t), std(y, t)): y, t (n, 1)."""
         alpha = t * y + (1 - t) * self.alpha_net(y, t)
-        beta = t * self.beta_lik() + (1 - t) * F.softplus(self.beta_net(y, t))
-        return alpha, beta
+        std = t * self.beta_lik() + (1 - t) * F.softplus(self.std_net(y, t))
+        return alpha, std
 
     def posterior(self, y: torch.Tensor, t: torch.Tensor) -> Posterior:
-        """(alpha, beta, d_alpha, d_beta) at y, t (n, 1); d/dt exact by forward-mode autodiff."""
-        (alpha, beta), (d_alpha, d_beta) = torch.func.jvp(
+        """(alpha, std, d_alpha, d_std) at y, t (n, 1); d/dt exact by forward-mode autodiff."""
+        (alpha, std), (d_alpha, d_std) = torch.func.jvp(
             lambda t: self.mean_std(y, t), (t,), (torch.ones_like(t),)
         )
-        return Posterior(alpha, beta, d_alpha, d_beta)
+        return Posterior(alpha, std, d_alpha, d_std)
 
 
 def diffusion_sq_and_slope(
@@ -173,28 +175,30 @@ def diffusion_sq_and_slope(
 def posterior_drift(
     x: torch.Tensor, q: Posterior, sigma_sq: torch.Tensor, d_sigma_sq: torch.Tensor
 ) -> torch.Tensor:
-    """Drift (n, 1) whose SDE with diffusion sigma keeps N(alpha, beta^2); z = (x - alpha) / beta:
+    """Drift (n, 1) whose SDE with diffusion sigma keeps N(alpha, std^2); z = (x - alpha) / std:
 
-        u = d_alpha + d_beta z + 1/2 d_x sigma^2 - 1/2 sigma^2 z / beta.
+        u = d_alpha + d_std z + 1/2 d_x sigma^2 - 1/2 sigma^2 z / std.
 
-    u = v + 1/2 d_x sigma^2 + 1/2 sigma^2 d_x log q, with v = d_alpha + d_beta z the ODE velocity
+    u = v + 1/2 d_x sigma^2 + 1/2 sigma^2 d_x log q, with v = d_alpha + d_std z the ODE velocity
     of the Gaussian path, so the Fokker–Planck flux u q - 1/2 d_x (sigma^2 q) is v q.
     """
-    z = (x - q.alpha) / q.beta
-    return q.d_alpha + q.d_beta * z + 0.5 * d_sigma_sq - 0.5 * sigma_sq * z / q.beta
+    z = (x - q.alpha) / q.std
+    # score_drift of d_x log q = -z / std, written -(1/2 sigma^2 z) / std: the trained models'
+    # rounding depends on this order.
+    return q.d_alpha + q.d_std * z + 0.5 * d_sigma_sq - score_drift(z, sigma_sq) / q.std
 
 
-def kl_to_standard_normal(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-    """KL(N(alpha, beta^2) || N(0, 1)) = 1/2 (alpha^2 + beta^2 - 1 - log beta^2)."""
-    return 0.5 * (alpha**2 + beta**2 - 1 - 2 * torch.log(beta))
+def kl_to_standard_normal(alpha: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """KL(N(alpha, std^2) || N(0, 1)) = 1/2 (alpha^2 + std^2 - 1 - log std^2)."""
+    return 0.5 * (alpha**2 + std**2 - 1 - 2 * torch.log(std))
 
 
 def expected_log_lik(
-    y: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, beta_lik: torch.Tensor
+    y: torch.Tensor, alpha: torch.Tensor, std: torch.Tensor, beta_lik: torch.Tensor
 ) -> torch.Tensor:
-    """E_{x ~ N(alpha, beta^2)} log N(y; x, beta_lik^2)
-    = log N(y; alpha, beta_lik^2) - beta^2 / (2 beta_lik^2)."""
-    return -0.5 * (((y - alpha) ** 2 + beta**2) / beta_lik**2 + LOG_2PI) - torch.log(beta_lik)
+    """E_{x ~ N(alpha, std^2)} log N(y; x, beta_lik^2)
+    = log N(y; alpha, beta_lik^2) - std^2 / (2 beta_lik^2)."""
+    return -0.5 * (((y - alpha) ** 2 + std**2) / beta_lik**2 + LOG_2PI) - torch.log(beta_lik)
 
 
 @dataclass(frozen=True)
@@ -227,7 +231,7 @@ def elbo_terms(
     eps = torch.randn(y_rep.shape, generator=generator, device=noise_device, dtype=y.dtype)
     t, eps = t.to(y.device), eps.to(y.device)
     q = model.posterior(y_rep, t)
-    x = q.alpha + q.beta * eps
+    x = q.alpha + q.std * eps
     sigma_sq, d_sigma_sq = diffusion_sq_and_slope(model.diffusion, x, t)
     u = posterior_drift(x, q, sigma_sq, d_sigma_sq)
     path = 0.5 * (model.drift(x, t) - u) ** 2 / sigma_sq
@@ -286,17 +290,6 @@ def objective_sd(
     return float(torch.tensor(losses, dtype=torch.float64).std())
 
 
-@dataclass(frozen=True)
-class FitResult:
-    train_loss: list[float]  # one-sample -mean ELBO of each mini-batch, one per iteration
-    val_iters: list[int]  # iterations (1-based) after which the validation set was scored
-    val_elbo: list[float]  # mean validation ELBO at those iterations
-    val_stderr: list[float]  # its Monte Carlo standard error
-    best_val_elbo: float
-    best_iter: int  # the parameters from this iteration are loaded at the end
-    seconds: float  # wall time of the whole fit, validation included
-
-
 def fit(
     model: SDEModel,
     train: torch.Tensor,
@@ -310,9 +303,10 @@ def fit(
     lr_schedule: LrSchedule = "cosine",
     generator: torch.Generator | None = None,
     progress: bool = True,
-) -> FitResult:
+) -> TrainResult:
     """`lib.training.train` on the one-sample -mean ELBO of mini-batches of `train` (parameters
-    with requires_grad only, so parts can be frozen).
+    with requires_grad only, so parts can be frozen); returns its result, val_values being the
+    mean validation ELBO.
 
     The validation ELBO (n_eval_samples draws per point) is measured every eval_every iterations
     and at the end, always with the same (t, eps) draws: common random numbers, so checkpoints are
@@ -322,7 +316,6 @@ def fit(
     """
     val_device = generator.device if generator is not None else val.device
     val_seed = int(torch.randint(2**62, (), generator=generator, device=val_device))
-    val_stderr: list[float] = []
 
     def loss(it: int) -> torch.Tensor:
         idx = torch.randperm(len(train), generator=generator)[:batch_size].to(train.device)
@@ -330,11 +323,9 @@ def fit(
 
     def validate(m: SDEModel) -> float:
         val_generator = torch.Generator(device=val_device).manual_seed(val_seed)
-        value, stderr = evaluate_elbo(m, val, n_eval_samples, val_generator)
-        val_stderr.append(stderr)
-        return value
+        return evaluate_elbo(m, val, n_eval_samples, val_generator)[0]
 
-    result = train_loop(
+    return train_loop(
         model,
         loss,
         n_iters=n_iters,
@@ -344,15 +335,6 @@ def fit(
         eval_every=eval_every,
         progress=progress,
         desc="sde elbo fit",
-    )
-    return FitResult(
-        result.train_loss,
-        result.val_iters,
-        result.val_values,
-        val_stderr,
-        result.best_value,
-        result.best_iter,
-        result.seconds,
     )
 
 

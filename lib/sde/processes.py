@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from lib.data.densities import Density
+from lib.sde.langevin import score_drift
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Langevin:
     sigma: float
 
     def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return 0.5 * self.sigma**2 * self.density.score(x)
+        return score_drift(self.density.score(x), self.sigma**2)
 
     def diffusion(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return torch.full_like(x, self.sigma)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from lib.sde.langevin import score_drift
 from lib.sde.solvers import EVALS_PER_STEP, ODE_STEPS, Field, euler_maruyama, odeint, time_grid
 
 Sigma = float | Callable[[torch.Tensor], float | torch.Tensor]
@@ -40,13 +41,14 @@ def sde_sample(
     generator: torch.Generator | None = None,
     return_path: bool = False,
 ) -> torch.Tensor:
-    """Euler–Maruyama on dX = [u(X, t) + sigma_t^2 / 2 s(X, t)] dt + sigma_t dW from t = 0 to 1.
+    """Euler–Maruyama on dX = [u(X, t) + g_t^2 / 2 s(X, t)] dt + g_t dW from t = 0 to 1.
 
-    The score term adds exactly the drift that cancels the diffusion in the Fokker–Planck
-    equation, so every sigma_t leaves the marginals p_t of the ODE unchanged; sigma = 0 is Euler on
-    the ODE. sigma: a float or a function of the 0-dim t. Euler–Maruyama evaluates u and s at
-    t_0 .. t_{n-1} only, never at t = 1 where a score from noise (-eps / beta) is infinite. The
-    generator must be on x0's device (the noise is drawn there).
+    The score term (`lib.sde.langevin.score_drift`) adds exactly the drift that cancels the
+    diffusion in the Fokker–Planck equation, so every g_t leaves the marginals p_t of the ODE
+    unchanged; g = 0 is Euler on the ODE. sigma: the diffusion g_t, a float or a function of the
+    0-dim t. Euler–Maruyama evaluates u and s at t_0 .. t_{n-1} only, never at t = 1 where a score
+    from noise (-eps / sigma_t, the path's noise scale) is infinite. The generator must be on x0's
+    device (the noise is drawn there).
     """
     if generator is not None and torch.device(generator.device) != x0.device:
         raise ValueError(
@@ -56,7 +58,7 @@ def sde_sample(
     sigma_fn = sigma if callable(sigma) else (lambda t: sigma)
 
     def drift(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return velocity(x, t) + 0.5 * sigma_fn(t) ** 2 * score(x, t)
+        return velocity(x, t) + score_drift(score(x, t), sigma_fn(t) ** 2)
 
     def diffusion(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # broadcasts over x
         return torch.as_tensor(sigma_fn(t), device=x.device, dtype=x.dtype)
@@ -69,16 +71,16 @@ def sde_sample(
 DIFFUSIONS = ("scaled", "constant")
 
 
-def diffusion(kind: str, sigma: float, beta: Callable[[torch.Tensor], torch.Tensor]) -> Sigma:
-    """sigma_t of the SDE sampler: "constant" sigma, or "scaled" sigma * beta_t (beta_t the
-    path's noise scale), which vanishes at the data end t = 1. There the score is ~ -eps / beta_t,
-    so the drift term sigma_t^2 s / 2 = -sigma^2 beta_t eps / 2 stays bounded and the last steps
-    add no noise that the flow could not remove; a constant sigma leaves noise of size
-    sigma sqrt(dt) on the samples."""
+def diffusion(kind: str, sigma: float, path_sigma: Callable[[torch.Tensor], torch.Tensor]) -> Sigma:
+    """The SDE sampler's diffusion g_t: "constant" g = sigma, or "scaled" g_t = sigma * sigma_t
+    with sigma_t = path_sigma(t) the path's noise scale, which vanishes at the data end t = 1.
+    There the score is ~ -eps / sigma_t, so the drift term g_t^2 s / 2 = -sigma^2 sigma_t eps / 2
+    stays bounded and the last steps add no noise that the flow could not remove; a constant g
+    leaves noise of size sigma sqrt(dt) on the samples."""
     if kind == "constant":
         return sigma
     if kind == "scaled":
-        return lambda t: sigma * beta(t)
+        return lambda t: sigma * path_sigma(t)
     raise ValueError(f"unknown diffusion {kind!r}; allowed: {list(DIFFUSIONS)}")
 
 

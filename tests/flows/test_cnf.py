@@ -205,10 +205,10 @@ def test_fit_gaussian_reaches_true_log_likelihood():
         progress=False,
     )
     assert len(result.train_loss) == 200 and result.val_iters == [50, 100, 150, 200]
-    assert result.best_val_log_lik == max(result.val_log_lik)
+    assert result.best_value == max(result.val_values)
     # The best parameters are the ones loaded back.
     assert log_prob(net, splits.val, 4, "rk4").mean().item() == pytest.approx(
-        result.best_val_log_lik, abs=1e-6
+        result.best_value, abs=1e-6
     )
     # A fine solver agrees with the 4-step one the flow was trained with (no solver exploit).
     after = log_prob(net, splits.val, 100, "rk4").mean().item()

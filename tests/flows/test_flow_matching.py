@@ -20,7 +20,8 @@ from lib.flows.flow_matching import (
     squared_norm,
 )
 from lib.nets.mlp import MLP
-from lib.paths.gaussian import GaussianMixtureMarginal, GaussianPath, make_schedule
+from lib.paths.gaussian import GaussianMixtureMarginal, GaussianPath
+from lib.paths.schedules import make_schedule
 from lib.sde.samplers import ode_sample, straightness
 
 MU, S, D = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.5, 2
@@ -30,7 +31,7 @@ class GaussianVelocity(nn.Module):
     """Exact marginal velocity for z ~ N(mu, s^2 I) and x_0 ~ N(0, I), plus a perturbation:
 
     v(x, t) = d_alpha mu + (1 + scale) c_t (x - alpha mu) + shift,
-    c_t = (alpha d_alpha s^2 + beta d_beta) / (alpha^2 s^2 + beta^2), exact at scale = shift = 0.
+    c_t = (alpha d_alpha s^2 + sigma d_sigma) / (alpha^2 s^2 + sigma^2), exact at scale = shift = 0.
     """
 
     def __init__(self, path: GaussianPath, scale: float = 0.0, shift=(0.0, 0.0)):

@@ -15,7 +15,8 @@ from lib.flows.likelihood import (
     log_prob_flow,
     quantize,
 )
-from lib.paths.gaussian import GaussianMixtureMarginal, GaussianPath, LinearSchedule
+from lib.paths.gaussian import GaussianMixtureMarginal, GaussianPath
+from lib.paths.schedules import LinearSchedule
 
 SHAPE = (1, 4, 4)  # image-shaped inputs (n, 1, 4, 4): D = 16
 D = 16

@@ -1,4 +1,4 @@
-"""Noise-prediction score matching: the beta^2 weighting identity, the exact noise predictor of
+"""Noise-prediction score matching: the sigma^2 weighting identity, the exact noise predictor of
 Gaussian data as the minimiser, and its score as the analytic marginal score."""
 
 import math
@@ -10,7 +10,8 @@ from torch import nn
 from lib.flows.flow_matching import draw_batch, sample_times, squared_norm
 from lib.flows.score_matching import fit, get_loss, noise_loss, score_fn, score_loss
 from lib.nets.mlp import MLP
-from lib.paths.gaussian import GaussianMixtureMarginal, GaussianPath, make_schedule
+from lib.paths.gaussian import GaussianMixtureMarginal, GaussianPath
+from lib.paths.schedules import make_schedule
 
 MU, S, D = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.5, 2
 
@@ -18,7 +19,8 @@ MU, S, D = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.5, 2
 class GaussianNoise(nn.Module):
     """Exact noise prediction for z ~ N(mu, s^2 I), plus a perturbation:
 
-    eps(x, t) = E[eps | x_t = x] = (1 + scale) beta (x - alpha mu) / (alpha^2 s^2 + beta^2) + shift.
+    eps(x, t) = E[eps | x_t = x]
+              = (1 + scale) sigma (x - alpha mu) / (alpha^2 s^2 + sigma^2) + shift.
     """
 
     def __init__(self, path: GaussianPath, scale: float = 0.0, shift=(0.0, 0.0)):
@@ -38,16 +40,16 @@ def _gaussian_batch(n: int, seed: int, t_max: float = 1.0):
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "sqrt"])
-def test_noise_loss_is_beta_squared_weighted_score_loss(schedule):
+def test_noise_loss_is_sigma_squared_weighted_score_loss(schedule):
     path = GaussianPath(make_schedule(schedule))
     torch.manual_seed(0)
     model = MLP(D, D, [16], "tanh").double()
     z, noise, t = _gaussian_batch(200, 0, t_max=0.99)
     eps = noise_loss(model, path, z, noise, t, reduction="none")
     score = score_loss(model, path, z, noise, t, reduction="none")
-    beta = path.schedule.beta(t)
+    sigma = path.schedule.sigma(t)
     assert eps.shape == score.shape == (200,)
-    assert torch.allclose(eps, beta**2 * score, rtol=1e-10, atol=0)
+    assert torch.allclose(eps, sigma**2 * score, rtol=1e-10, atol=0)
 
 
 def test_noise_loss_stays_bounded_where_the_score_loss_explodes():
@@ -58,7 +60,7 @@ def test_noise_loss_stays_bounded_where_the_score_loss_explodes():
     # At the optimum, near t = 1 the noise is barely identifiable from x_t: E|eps - eps*|^2 ~ d.
     assert noise_loss(exact, path, z, noise, near_one).item() == pytest.approx(D, rel=0.1)
     assert noise_loss(exact, path, z, noise, torch.ones(2000, dtype=torch.float64)).isfinite()
-    assert score_loss(exact, path, z, noise, near_one).item() > 1e6  # ~ d / beta^2 = 2e6
+    assert score_loss(exact, path, z, noise, near_one).item() > 1e6  # ~ d / sigma^2 = 2e6
     clamped = score_loss(exact, path, z, noise, torch.ones(2000, dtype=torch.float64))
     at_t_max = score_loss(exact, path, z, noise, torch.full((2000,), 0.999, dtype=torch.float64))
     assert clamped.isfinite() and clamped == at_t_max  # t is clamped to t_max = 0.999
@@ -83,7 +85,7 @@ def test_exact_noise_predictor_has_lowest_loss(schedule):
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_score_fn_of_exact_predictor_is_marginal_score(schedule):
-    """-eps*(x, t) / beta = -(x - alpha mu) / (alpha^2 s^2 + beta^2), as lib.paths' mixture."""
+    """-eps*(x, t) / sigma = -(x - alpha mu) / (alpha^2 s^2 + sigma^2), as lib.paths' mixture."""
     path = GaussianPath(make_schedule(schedule))
     marginal = GaussianMixtureMarginal(path, MU[None], torch.tensor([S]), torch.ones(1))
     score = score_fn(GaussianNoise(path), path)

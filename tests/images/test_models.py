@@ -8,7 +8,8 @@ import torch
 from lib.flows import score_matching
 from lib.images.models import ImageTraining, fit_unet
 from lib.nets.unet import UNetConfig
-from lib.paths.gaussian import GaussianPath, make_schedule
+from lib.paths.gaussian import GaussianPath
+from lib.paths.schedules import make_schedule
 
 K = 256  # fine levels: the dequantized data is within 1/256 of one point
 
@@ -29,7 +30,7 @@ def _run(target: str, schedule: str) -> ImageTraining:
 
 @pytest.fixture(scope="module")
 def trained():
-    """One 4x4 image (64 copies): the path's marginal is then N(alpha_t z, beta_t^2 I) up to the
+    """One 4x4 image (64 copies): the path's marginal is then N(alpha_t z, sigma_t^2 I) up to the
     dequantization width, with known velocity and score. Both models, ~12 s together."""
     torch.set_num_threads(1)
     z_int = torch.randint(0, K, (1, 1, 4, 4), generator=torch.Generator().manual_seed(3))
@@ -66,7 +67,7 @@ def test_velocity_and_score_models_satisfy_the_path_identity(trained, t):
         s_exact = path.conditional_score(x, z, t)
     # Measured (800 steps each): identity residual 0.22 (t = 0.5) and 0.18 (t = 0.75) of |u|;
     # each model 0.10-0.13 from its exact field. Small t is left out: there
-    # velocity_from_score multiplies the score's error by d_alpha beta^2 / alpha (3 at t = 0.25).
+    # velocity_from_score multiplies the score's error by d_alpha sigma^2 / alpha (3 at t = 0.25).
     assert _rel(path.velocity_from_score(x, s, t), u) < 0.3
     assert _rel(u, u_exact) < 0.2
     assert _rel(s, s_exact) < 0.2

@@ -14,7 +14,8 @@ from lib.nets.unet import (
     load_unet,
     save_unet,
 )
-from lib.paths.gaussian import GaussianPath, make_schedule
+from lib.paths.gaussian import GaussianPath
+from lib.paths.schedules import make_schedule
 from lib.training.loop import train
 
 

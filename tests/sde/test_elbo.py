@@ -24,7 +24,7 @@ from lib.sde.elbo import (
 )
 from lib.sde.solvers import euler_maruyama, time_grid
 
-# A hand-written posterior path for one y: alpha = t y + (1 - t) m, beta = t b1 + (1 - t) b0.
+# A hand-written posterior path for one y: alpha = t y + (1 - t) m, std = t b1 + (1 - t) b0.
 Y, M, B0, B1 = 2.0, -1.0, 1.0, 0.3
 
 
@@ -57,13 +57,13 @@ def test_posterior_drift_keeps_gaussian_marginals():
     for t in (0.5, 1.0):
         x = path[round(t * n_steps)]
         q = _line_posterior(torch.tensor(t, dtype=torch.float64))
-        mean_se = q.beta.item() / math.sqrt(n)
-        var_se = q.beta.item() ** 2 * math.sqrt(2 / n)
+        mean_se = q.std.item() / math.sqrt(n)
+        var_se = q.std.item() ** 2 * math.sqrt(2 / n)
         # 4 standard errors; the variance also has Euler–Maruyama's O(h) bias: about 3 s.e.
-        # (+3%) at t = 1 with h = 1/400, where u contracts at rate sigma^2 / (2 beta^2) ~ 14; it
+        # (+3%) at t = 1 with h = 1/400, where u contracts at rate sigma^2 / (2 std^2) ~ 14; it
         # falls below 1 s.e. at h = 1/1600.
         assert abs(x.mean().item() - q.alpha.item()) < 4 * mean_se
-        assert abs(x.var().item() - q.beta.item() ** 2) < 4 * var_se + 0.03 * q.beta.item() ** 2
+        assert abs(x.var().item() - q.std.item() ** 2) < 4 * var_se + 0.03 * q.std.item() ** 2
     # Power: without the 1/2 d_x sigma^2 term the mean at t = 1 is off by about 30 s.e.
     wrong = _simulate_u(n, n_steps, with_slope=False)[-1]
     assert abs(wrong.mean().item() - Y) > 15 * B1 / math.sqrt(n)
@@ -174,11 +174,11 @@ def test_closed_form_terms_match_monte_carlo():
         assert torch.all((terms.kl_0 - kl_mc).abs() < 4 * kl_se)
         # E_{q_1} log N(y; x_1, beta_lik^2) with the model's q_1, then with q_1 off y.
         b = model.beta_lik()
-        for alpha, beta in ((a1, b1), (a1 + 0.7, 1.5 * b1)):
-            x1 = alpha + beta * eps
+        for alpha, std in ((a1, b1), (a1 + 0.7, 1.5 * b1)):
+            x1 = alpha + std * eps
             ll = -0.5 * ((y - x1) / b) ** 2 - torch.log(b) - 0.5 * math.log(2 * math.pi)
             ll_se = ll.std(1) / math.sqrt(n)
-            closed = expected_log_lik(y, alpha, beta, b)[:, 0]
+            closed = expected_log_lik(y, alpha, std, b)[:, 0]
             assert torch.all((closed - ll.mean(1)).abs() < 4 * ll_se)
         assert torch.allclose(terms.log_lik, expected_log_lik(y, a1, b1, b)[:, 0])
         assert torch.allclose(terms.kl_0, kl_to_standard_normal(a0, b0)[:, 0])

@@ -9,7 +9,8 @@ import torch
 from lib.data.densities import gaussians_on_circle
 from lib.flows.cnf import log_prob
 from lib.metrics.distances import mmd_rbf
-from lib.paths.gaussian import GaussianMixtureMarginal, GaussianPath, make_schedule
+from lib.paths.gaussian import GaussianMixtureMarginal, GaussianPath
+from lib.paths.schedules import make_schedule
 from lib.sde.samplers import (
     SAMPLERS,
     diffusion,
@@ -149,16 +150,16 @@ def test_sample_dispatches_to_the_ode_solvers():
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_scaled_diffusion_vanishes_at_the_data_end_and_samples_the_target(target, schedule):
-    """sigma_t = sigma beta_t: 0 at t = 1, sigma at t = 0; with the exact fields it reproduces
-    the mixture like the ODE does."""
+    """g_t = sigma sigma_t (sigma_t the path's noise scale): 0 at t = 1, sigma at t = 0; with the
+    exact fields it reproduces the mixture like the ODE does."""
     mixture, a, x0, baseline = target
     path = GaussianPath(make_schedule(schedule))
-    sigma_t = diffusion("scaled", 2.0, path.schedule.beta)
-    assert float(sigma_t(torch.tensor(1.0))) == pytest.approx(0.0, abs=1e-6)
-    assert float(sigma_t(torch.tensor(0.0))) == pytest.approx(2.0)
+    g_t = diffusion("scaled", 2.0, path.schedule.sigma)
+    assert float(g_t(torch.tensor(1.0))) == pytest.approx(0.0, abs=1e-6)
+    assert float(g_t(torch.tensor(0.0))) == pytest.approx(2.0)
     gmm = _marginal(mixture, schedule)
-    x1 = sde_sample(gmm.velocity, gmm.score, sigma_t, x0, 100, torch.Generator().manual_seed(1))
+    x1 = sde_sample(gmm.velocity, gmm.score, g_t, x0, 100, torch.Generator().manual_seed(1))
     assert mmd_rbf(x1, a) < baseline + MMD_EXCESS
-    assert diffusion("constant", 0.5, path.schedule.beta) == 0.5
+    assert diffusion("constant", 0.5, path.schedule.sigma) == 0.5
     with pytest.raises(ValueError, match="unknown diffusion 'linear'"):
-        diffusion("linear", 0.5, path.schedule.beta)
+        diffusion("linear", 0.5, path.schedule.sigma)
