@@ -27,7 +27,6 @@ from lib.training.curves import log_curves
 from lib.training.loop import LrSchedule, TrainResult
 
 DATA = layout.IMAGES
-CHECKPOINTS = Path("checkpoints")  # outside the stages' outs: a killed run resumes from them
 
 Target = Literal["velocity", "noise"]  # what the network predicts
 
@@ -126,7 +125,7 @@ def fit_job(job: tuple) -> dict:
         data.n_levels,
         device,
         source=source,
-        checkpoint=CHECKPOINTS / f"{stage}_{tag}.pt",
+        checkpoint=layout.checkpoint(stage, tag),
         checkpoint_every=checkpoint_every,
     )
     save_unet(

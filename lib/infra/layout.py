@@ -8,6 +8,7 @@ from pathlib import Path
 DATA = Path("data")
 MODELS = Path("models")
 RESULTS = Path("results")
+CHECKPOINTS = Path("checkpoints")  # outside every stage's outs: a killed run resumes from them
 
 IMAGES = DATA / "images"  # the image dataset (one .npz)
 CLASSIFIER = MODELS / "classifier" / "classifier.pt"
@@ -21,6 +22,11 @@ def toy_data(dim: int, name: str) -> Path:
 def model(stage: str, tag: str) -> Path:
     """A fitted model's weights (with its training state) written by `stage`."""
     return MODELS / stage / f"{tag}.pt"
+
+
+def checkpoint(stage: str, tag: str) -> Path:
+    """The resumable training state of one model while its training runs."""
+    return CHECKPOINTS / f"{stage}_{tag}.pt"
 
 
 def results(stage: str) -> Path:
