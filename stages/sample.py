@@ -17,7 +17,7 @@ from lib.infra.io import save_npz
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage, seeded_generator
 from lib.metrics.ranking import inception_scores, rank
-from lib.metrics.yardstick import Yardstick, calibration
+from lib.metrics.yardstick import Yardstick, calibration, split_held_out
 from lib.plots import sampling as sampling_plots
 
 
@@ -31,8 +31,7 @@ def main(p, device, out):
     def features(images: np.ndarray) -> torch.Tensor:
         return classifier.extract_features(clf, classifier.to_model_scale(images, k, device))
 
-    perm = np.random.default_rng(p.seed).permutation(len(held_out))
-    reference, real = held_out[perm[: y.n_reference]], held_out[perm[y.n_reference :]]
+    reference, real = split_held_out(held_out, y.n_reference, p.seed)
     stick = Yardstick(features, reference, real, n_groups=y.n_groups, k=y.k, seed=p.seed)
     x0 = torch.randn(
         (p.n_images, *held_out.shape[1:]), generator=seeded_generator(p.seed, device), device=device

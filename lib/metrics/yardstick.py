@@ -54,6 +54,18 @@ class Score:
         }
 
 
+def split_held_out(pool: np.ndarray, n_reference: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference set R (n_reference images) and the real comparison set Q (the rest) of a
+    held-out pool (n, ...), by a permutation drawn from `seed`: disjoint, together the pool."""
+    if not 0 < n_reference < len(pool):
+        raise ValueError(
+            f"n_reference must be between 1 and the pool's size - 1 = {len(pool) - 1}, "
+            f"got {n_reference}"
+        )
+    perm = np.random.default_rng(seed).permutation(len(pool))
+    return pool[perm[:n_reference]], pool[perm[n_reference:]]
+
+
 def verdict(difference: Estimate, level: float = 0.95) -> str:
     """ "lower", "higher" (the interval excludes 0 on that side) or "not resolved"."""
     if not difference.excludes_zero(level):

@@ -26,6 +26,19 @@ def test_splits_deterministic_for_a_seed(name):
     assert not torch.equal(a.train[:20], a.val)
 
 
+@pytest.mark.parametrize("name", [*DATASETS_1D, *DATASETS_2D])
+def test_splits_share_no_rows(name):
+    """Continuous draws: any row found in two splits means the splits overlap. Every row of each
+    split is compared (not a prefix), at the sizes of the default params."""
+    s = make_splits(name, 2000, 500, 500, seed=0)
+    rows = {
+        split: {tuple(r) for r in getattr(s, split).tolist()} for split in ("train", "val", "test")
+    }
+    assert [len(r) for r in rows.values()] == [2000, 500, 500]  # no repeats inside a split
+    assert rows["train"].isdisjoint(rows["val"]) and rows["train"].isdisjoint(rows["test"])
+    assert rows["val"].isdisjoint(rows["test"])
+
+
 def test_reference_true_expected_log_likelihoods():
     """The course's values: about -2.112 (Gaussian) and -2.987 (Laplace mixture) nats."""
     assert negative_entropy_1d("gaussian") == pytest.approx(-2.1121, abs=1e-4)

@@ -242,6 +242,17 @@ def test_fid_on_features():
         fid(a, b[:, :5])
 
 
+def test_feature_stats_and_fid_of_tiny_sets_have_their_closed_forms():
+    """Unbiased (n - 1) covariances: features {0, 2} have mean 1 and variance 2, {0, 4} mean 2 and
+    variance 8, so the 1D FID is (1 - 2)^2 + 2 + 8 - 2 sqrt(2 * 8) = 3 (with 1/n it would be 2)."""
+    a, b = np.array([[0.0], [2.0]]), np.array([[0.0], [4.0]])
+    assert fid(a, b) == pytest.approx(3.0, abs=1e-12)
+    square = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
+    mu, cov = feature_stats(square)
+    np.testing.assert_allclose(mu, [1.0, 1.0], atol=1e-15)
+    np.testing.assert_allclose(cov, np.diag([4 / 3, 4 / 3]), atol=1e-15)  # 4 squares of 1 / 3
+
+
 # --- precision / recall ----------------------------------------------------------------------
 
 

@@ -13,7 +13,14 @@ from lib.images.classifier import (
     train_classifier,
 )
 from lib.metrics.sample_quality import Estimate
-from lib.metrics.yardstick import Yardstick, calibration, compare, noisy, verdict
+from lib.metrics.yardstick import (
+    Yardstick,
+    calibration,
+    compare,
+    noisy,
+    split_held_out,
+    verdict,
+)
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +102,43 @@ def test_small_sets_and_verdicts(stick):
     assert verdict(Estimate(0.1, 0.1, 19)) == "not resolved"
     same = compare(stick.real, stick.real)
     assert same["value"] == 0 and same["verdict"] == "not resolved"
+
+
+def _gaussian_pool(n: int, seed: int = 0) -> np.ndarray:
+    """n distinct "images" (n, 1, 2, 2) from one Gaussian law: real data for a feature map that
+    flattens them."""
+    return np.random.default_rng(seed).normal(size=(n, 1, 2, 2))
+
+
+def _flatten(images: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(images.reshape(len(images), -1), dtype=torch.float64)
+
+
+def test_split_held_out_is_disjoint_and_complete():
+    pool = _gaussian_pool(600)
+    reference, real = split_held_out(pool, 250, seed=3)
+    assert len(reference) == 250 and len(real) == 350
+    rows = {row.tobytes() for row in pool.reshape(600, -1)}
+    r_rows = {row.tobytes() for row in reference.reshape(250, -1)}
+    q_rows = {row.tobytes() for row in real.reshape(350, -1)}
+    assert r_rows.isdisjoint(q_rows) and r_rows | q_rows == rows
+    again, _ = split_held_out(pool, 250, seed=3)
+    np.testing.assert_array_equal(again, reference)
+    with pytest.raises(ValueError, match="n_reference must be between 1 and"):
+        split_held_out(pool, 600, seed=0)
+
+
+def test_a_perfect_sampler_scores_at_the_real_sets_floor():
+    """Held-out real data scored as a "generated" set: its KID interval contains 0 and its paired
+    difference to the real comparison set Q is not resolved. A Q sharing images with R would
+    score far below 0 (the cross term then holds k(x, x) for the shared images)."""
+    pool = _gaussian_pool(900, seed=1)
+    reference, real = split_held_out(pool[:600], 300, seed=0)
+    stick = Yardstick(_flatten, reference, real, n_groups=20, k=3, seed=0)
+    perfect = stick.score(pool[600:])
+    for score in (stick.real, perfect):
+        low, high = score.kid.estimate().interval()
+        assert low < 0 < high, (low, high)
+    assert compare(perfect, stick.real)["verdict"] == "not resolved"
+    shifted = stick.score(pool[600:] + 0.5)  # and the yardstick does see a real difference
+    assert compare(shifted, stick.real)["verdict"] == "higher"

@@ -1,0 +1,171 @@
+"""Mutation testing of the maths modules (a periodic check, not CI): run mutmut, then report
+the kill rate per module with the surviving mutants judged equivalent set apart.
+
+The modules, the test files that judge them and the pytest options are `[tool.mutmut]` in
+pyproject.toml. mutmut writes its copies and results under mutants/ (git-ignored) and reuses
+the results of unchanged functions on the next run. A mutant counts as killed when a test
+fails or times out; a survivor counts against the rate unless it matches a rule below:
+- EQUIVALENT: mutants that cannot change any result (e.g. an average of equal-sized means);
+- CPU_ONLY: `device=` arguments dropped or set to None, which only matter on a GPU; the tests
+  (like CI) run on the CPU, so these cannot be killed here.
+
+    python -m scripts.mutation_test             # run, then report (about 1 h on 2 cores)
+    python -m scripts.mutation_test --report    # report the last run only
+    python -m scripts.mutation_test --survivors # also print each counted survivor's diff
+
+Exits 1 when the kill rate is below --target (default 0.90).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KILLED = {1, 3}  # pytest failed (3: internal error, a kill)
+TIMEOUT = {36, -24, 24, 152, 255}
+
+# (function, text of the mutated "+" line, why no test can tell it apart from the original)
+EQUIVALENT: list[tuple[str, str, str]] = [
+    (
+        "mmd_rbf",
+        ".mean(dim=None)",
+        "every bandwidth's kernel matrix has the same n*m entries, so the mean of the per-"
+        "bandwidth means equals the mean over everything",
+    ),
+]
+CPU_ONLY = re.compile(r"device=None|device=\w[\w.]*\)|, \)")
+
+
+def _diff(name: str) -> str:
+    from mutmut.__main__ import get_diff_for_mutant
+
+    return get_diff_for_mutant(name)
+
+
+def _added(diff: str) -> str:
+    return "\n".join(
+        line[1:].strip()
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    )
+
+
+def _removed(diff: str) -> str:
+    return "\n".join(
+        line[1:].strip()
+        for line in diff.splitlines()
+        if line.startswith("-") and not line.startswith("---")
+    )
+
+
+def _function(name: str) -> str:
+    """lib.metrics.distances.x_mmd_rbf__mutmut_20 -> mmd_rbf (class methods: xǁCǁm -> m)."""
+    short = name.rsplit(".", 1)[-1].split("__mutmut_")[0]
+    return short.split("ǁ")[-1].removeprefix("x_")
+
+
+def classify(name: str, diff: str) -> str | None:
+    """ "equivalent", "cpu_only" or None (a survivor that counts)."""
+    added, removed = _added(diff), _removed(diff)
+    for function, text, _ in EQUIVALENT:
+        if _function(name) == function and text in added:
+            return "equivalent"
+    dropped_device = "device=" in removed and (
+        "device=None" in added or added.count("device=") < removed.count("device=")
+    )
+    if dropped_device and CPU_ONLY.search(added + "\n" + removed):
+        return "cpu_only"
+    return None
+
+
+def results() -> dict[str, dict[str, int]]:
+    """{module: {mutant name: exit code}} from mutmut's meta files."""
+    out: dict[str, dict[str, int]] = {}
+    for meta in sorted((ROOT / "mutants").rglob("*.py.meta")):
+        module = str(meta.relative_to(ROOT / "mutants"))[: -len(".meta")]
+        out[module] = json.loads(meta.read_text())["exit_code_by_key"]
+    return out
+
+
+def report(show_survivors: bool, target: float) -> int:
+    by_module = results()
+    if not by_module:
+        print("no mutmut results under mutants/: run without --report first", file=sys.stderr)
+        return 2
+    totals: Counter = Counter()
+    counted: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    print(
+        f"{'module':32} {'mutants':>7} {'killed':>7} {'timeout':>7} {'equiv':>6} {'cpu':>5}"
+        f" {'survive':>7} {'rate':>6}"
+    )
+    for module, codes in by_module.items():
+        c: Counter = Counter()
+        for name, code in codes.items():
+            c["mutants"] += 1
+            if code in KILLED:
+                c["killed"] += 1
+            elif code in TIMEOUT:
+                c["timeout"] += 1
+            elif code is None:
+                c["not_checked"] += 1
+            else:  # survived, no tests, suspicious, segfault: not killed
+                diff = _diff(name)
+                kind = classify(name, diff)
+                if kind is None:
+                    c["survived"] += 1
+                    counted[module].append((name, diff))
+                else:
+                    c[kind] += 1
+        judged = c["mutants"] - c["equivalent"] - c["cpu_only"] - c["not_checked"]
+        rate = (c["killed"] + c["timeout"]) / judged if judged else float("nan")
+        print(
+            f"{module:32} {c['mutants']:7} {c['killed']:7} {c['timeout']:7} "
+            f"{c['equivalent']:6} {c['cpu_only']:5} {c['survived']:7} {rate:6.1%}"
+        )
+        totals.update(c)
+    judged = totals["mutants"] - totals["equivalent"] - totals["cpu_only"] - totals["not_checked"]
+    rate = (totals["killed"] + totals["timeout"]) / judged
+    print(
+        f"{'all':32} {totals['mutants']:7} {totals['killed']:7} {totals['timeout']:7} "
+        f"{totals['equivalent']:6} {totals['cpu_only']:5} {totals['survived']:7} {rate:6.1%}"
+    )
+    if totals["not_checked"]:
+        print(f"{totals['not_checked']} mutants not checked (an interrupted run): rerun")
+    print(f"kill rate {rate:.1%} of {judged} non-equivalent mutants (target {target:.0%})")
+    print("judged equivalent:")
+    for function, text, why in EQUIVALENT:
+        print(f"  {function}: {text!r}: {why}")
+    print(f"  and {totals['cpu_only']} that drop a device= argument (only a GPU can tell)")
+    if show_survivors:
+        for module, items in counted.items():
+            for name, diff in items:
+                print(f"\n# {name} ({module})\n{diff}")
+    return 0 if rate >= target else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", action="store_true", help="report the last run only")
+    parser.add_argument("--survivors", action="store_true", help="print the survivors' diffs")
+    parser.add_argument("--target", type=float, default=0.90, help="kill rate to reach")
+    parser.add_argument("--max-children", type=int, default=2, help="mutants run in parallel")
+    args = parser.parse_args()
+    if not args.report:
+        run = subprocess.run(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
+            cwd=ROOT,
+        )
+        if run.returncode != 0:
+            print(f"mutmut run exited {run.returncode}", file=sys.stderr)
+            return run.returncode
+    return report(args.survivors, args.target)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
