@@ -77,13 +77,20 @@ def lookup(metrics: dict, dotted: str):
 
 
 def nest(flat: dict[str, object]) -> dict:
-    """{"a.b": 1, "a.c": 2} -> {"a": {"b": 1, "c": 2}}."""
+    """{"a.b": 1, "a.c": 2} -> {"a": {"b": 1, "c": 2}}; ValueError naming both keys when one key
+    is a dotted prefix of another ("a" and "a.b": a value cannot also hold a subtree)."""
     out: dict = {}
     for key, value in flat.items():
         *parents, last = key.split(".")
         node = out
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(
+                    f"keys clash: {key!r} needs a subtree where another key is a value"
+                )
+        if last in node:
+            raise ValueError(f"keys clash: {key!r} would replace what another key put there")
         node[last] = value
     return out
 

@@ -12,7 +12,7 @@ from lib.images.classifier import (
     to_model_scale,
     train_classifier,
 )
-from lib.metrics.sample_quality import Estimate
+from lib.metrics.sample_quality import Estimate, fid
 from lib.metrics.yardstick import (
     Yardstick,
     calibration,
@@ -53,6 +53,7 @@ def stick(digits):
     return Yardstick(features, digits.test.images, digits.val.images, n_groups=20, k=3, seed=0)
 
 
+@pytest.mark.slow
 def test_two_real_sets_are_not_told_apart(stick):
     kid = stick.real.kid.estimate()
     low, high = kid.interval()
@@ -60,6 +61,7 @@ def test_two_real_sets_are_not_told_apart(stick):
     assert stick.real.n == 300 and stick.n_reference == 300
 
 
+@pytest.mark.slow
 def test_growing_pixel_noise_grows_kid_step_by_step(stick, digits):
     """Training digits (1197, about the default n) with noise of growing sigma, one draw scaled:
     each step raises KID by more than 3 paired standard errors. (Steps below sigma = 0.2, a
@@ -76,6 +78,7 @@ def test_growing_pixel_noise_grows_kid_step_by_step(stick, digits):
         assert step["verdict"] == "higher"
 
 
+@pytest.mark.slow
 def test_dropping_classes_costs_recall_and_noise_costs_precision(stick, digits):
     tr = digits.train
     clean = stick.score(tr.images)
@@ -94,9 +97,10 @@ def test_noisy_with_zero_sigma_is_the_identity(digits):
     assert np.array_equal(noisy(x, 17, 0.0, torch.randn(x.shape)), x)
 
 
-def test_small_sets_and_verdicts(stick):
-    with pytest.raises(ValueError, match="at least the real set's 300 images"):
-        stick.score(np.zeros((10, 1, 8, 8), dtype=np.uint8))
+def test_small_sets_and_verdicts():
+    stick = _flat_stick()
+    with pytest.raises(ValueError, match="at least the real set's 200 images"):
+        stick.score(np.zeros((10, 1, 2, 2), dtype=np.uint8))
     assert verdict(Estimate(-1.0, 0.1, 19)) == "lower"
     assert verdict(Estimate(1.0, 0.1, 19)) == "higher"
     assert verdict(Estimate(0.1, 0.1, 19)) == "not resolved"
@@ -142,3 +146,79 @@ def test_a_perfect_sampler_scores_at_the_real_sets_floor():
     assert compare(perfect, stick.real)["verdict"] == "not resolved"
     shifted = stick.score(pool[600:] + 0.5)  # and the yardstick does see a real difference
     assert compare(shifted, stick.real)["verdict"] == "higher"
+
+
+# --- the same yardstick on a feature map with known behaviour (fast: no classifier) ----------
+
+
+def _levels(n: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    """n integer "images" (n, 1, 2, 2) on K = 17 levels: a rounded Gaussian around level 8."""
+    z = np.random.default_rng(seed).normal(8.0 + shift, 2.0, size=(n, 1, 2, 2))
+    return np.clip(np.rint(z), 0, 16).astype(np.uint8)
+
+
+def _flat_stick() -> Yardstick:
+    return Yardstick(_flatten, _levels(300, 0), _levels(200, 1), n_groups=20, k=3, seed=0)
+
+
+def test_noisy_moves_pixels_by_whole_levels_and_clips():
+    """One level is 2/K wide in the model scale: noise of exactly +-2/K moves every pixel one
+    level up or down, clipped to 0..K-1."""
+    x = np.array([0, 3, 16], dtype=np.uint8).reshape(3, 1, 1, 1)
+    up, down = torch.ones(x.shape), -torch.ones(x.shape)
+    np.testing.assert_array_equal(noisy(x, 17, 2 / 17, up).ravel(), [1, 4, 16])
+    np.testing.assert_array_equal(noisy(x, 17, 2 / 17, down).ravel(), [0, 2, 15])
+    np.testing.assert_array_equal(noisy(x, 17, 3 * 2 / 17, up).ravel(), [3, 6, 16])
+
+
+def test_score_chunks_fid_and_names_its_fields():
+    """A set of 2.5 chunks of |Q| = 200 gives FID over its 2 whole chunks: the mean of the two
+    chunk FIDs, on 1 degree of freedom; KID uses all 500 images."""
+    stick = _flat_stick()
+    images = _levels(500, 2)
+    score = stick.score(images)
+    r = stick.reference_features
+    chunk_fids = [fid(_flatten(images[i : i + 200]), r) for i in (0, 200)]
+    assert score.fid.value == pytest.approx(np.mean(chunk_fids), rel=1e-12)
+    assert score.fid.dof == 1 and score.n == 500 and stick.n_reference == 300
+    assert score.kid.estimate().value == pytest.approx(
+        stick.kid_reference(_flatten(images)).estimate().value
+    )
+    d = score.to_dict()
+    assert set(d) == {"n_images", "kid", "fid", "precision", "recall"} and d["n_images"] == 500
+    assert d["kid"]["ci_low"] < d["kid"]["value"] < d["kid"]["ci_high"]
+    with pytest.raises(ValueError, match="needs at least max"):
+        Yardstick(_flatten, _levels(300, 0), _levels(10, 1), n_groups=20, k=3)
+
+
+def test_calibration_steps_up_with_noise():
+    """Real images, clean then with growing noise: KID grows at each step and each step is
+    resolved by its paired interval; the clean entry equals a plain score of the same images."""
+    stick = _flat_stick()
+    images = _levels(400, 3)
+    entries = calibration(stick, images, 17, [0.3, 0.6], torch.Generator().manual_seed(0))
+    assert [e["sigma"] for e in entries] == [0.0, 0.3, 0.6]
+    assert "minus_previous" not in entries[0]
+    assert entries[0]["kid"] == stick.score(images).to_dict()["kid"]
+    for prev, e in zip(entries[:-1], entries[1:]):
+        assert e["kid"]["value"] > prev["kid"]["value"]
+        step = e["minus_previous"]
+        assert step["verdict"] == "higher" and step["value"] == pytest.approx(
+            e["kid"]["value"] - prev["kid"]["value"]
+        )
+
+
+def test_against_n_rescoring_prefixes():
+    """KID of the first n' images equals a fresh score of those images; the s.e. shrinks with n';
+    the paired version is the difference of the two prefixes' KIDs."""
+    stick = _flat_stick()
+    a, b = stick.score(_levels(400, 4, shift=1.0)), stick.score(_levels(400, 5))
+    rows = stick.against_n(a, None, [100, 400])
+    assert [r["n_images"] for r in rows] == [100, 400]
+    fresh = stick.kid_reference(_flatten(_levels(400, 4, shift=1.0)[:100])).estimate()
+    assert rows[0]["value"] == pytest.approx(fresh.value) and rows[0]["se"] > rows[1]["se"]
+    paired = stick.against_n(a, b, [400])[0]
+    assert paired["value"] == pytest.approx(
+        a.kid.estimate().value - b.kid.estimate().value, rel=1e-9
+    )
+    assert compare(a, b)["verdict"] == "higher"
