@@ -1,5 +1,7 @@
 """Toy dataset splits: deterministic for a seed, expected log-likelihoods as the reference."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -65,3 +67,14 @@ def test_save_npz_is_byte_identical_and_round_trips(tmp_path):
     loaded = load_npz(tmp_path / "a.npz")
     assert all(np.array_equal(loaded[k], v) for k, v in arrays.items())
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_expected_log_likelihood_of_five_points_by_hand():
+    """ "gaussian" is N(-1, 2^2): log p(y) = -((y + 1) / 2)^2 / 2 - log 2 - log(2 pi) / 2. At
+    y + 1 = 0, 2, -2, 4, -4 the quadratic parts are 0, -0.5, -0.5, -2, -2 (mean -1), so the mean is
+    -1 - log 2 - log(2 pi) / 2 and the stderr sd(log p) / sqrt 5 with the n - 1 variance
+    (1 + 0.25 + 0.25 + 1 + 1) / 4 = 0.875 (ddof 0 would give 0.7)."""
+    y = torch.tensor([[-1.0], [1.0], [-3.0], [3.0], [-5.0]])
+    ell = expected_log_likelihood("gaussian", y)
+    assert ell.mean == pytest.approx(-1 - math.log(2) - 0.5 * math.log(2 * math.pi), abs=1e-6)
+    assert ell.stderr == pytest.approx(math.sqrt(0.875 / 5), abs=1e-7)

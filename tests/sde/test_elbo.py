@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from lib.sde.elbo import (
+    ElboTerms,
     Posterior,
     SDEConfig,
     SDEModel,
@@ -19,6 +20,7 @@ from lib.sde.elbo import (
     fit,
     kl_to_standard_normal,
     log_density,
+    objective_sd,
     posterior_drift,
     sample_paths,
 )
@@ -230,3 +232,41 @@ def test_unknown_modes_raise():
             lr=1e-3,
             lr_schedule="step",
         )
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 2000])
+def test_evaluate_elbo_mean_and_stderr_by_hand(monkeypatch, chunk):
+    """With known per-draw path terms: mean = mean_i (log_lik_i - kl_i - mean_j path_ij), and
+    s.e. = sqrt(sum_i var_i / n_samples) / n with var_i the n - 1 sample variance of point i's
+    draws. Two draws (a, b) have var = (a - b)^2 / 2 (ddof 1), not (a - b)^2 / 4 (ddof 0)."""
+    draws = torch.tensor([[0.0, 2.0], [1.0, 1.0], [3.0, -1.0], [0.5, 4.5], [2.0, 2.0]])
+    kl = torch.tensor([0.5, 0.0, 1.0, 0.0, 0.25])
+
+    def fake_terms(model, y, n_samples, generator=None):  # y: (m, 1), the point indices
+        assert n_samples == 2 and len(y) <= chunk
+        idx = y[:, 0].long()
+        return ElboTerms(log_lik=y[:, 0], kl_0=kl[idx], path=draws[idx])
+
+    monkeypatch.setattr("lib.sde.elbo.elbo_terms", fake_terms)
+    y = torch.arange(5.0)[:, None]
+    mean, stderr = evaluate_elbo(None, y, 2, chunk=chunk)
+    # log_lik 0..4 (mean 2), kl mean 0.35, path means 1, 1, 1, 2.5, 2 (mean 1.5).
+    assert mean == pytest.approx(2.0 - 0.35 - 1.5, abs=1e-12)
+    # var_i = 2, 0, 8, 8, 0: sqrt(18 / 2) / 5 = 0.6 (ddof 0 would give sqrt(4.5) / 5 = 0.42).
+    assert stderr == pytest.approx(0.6, abs=1e-12)
+
+
+def test_objective_sd_is_the_sample_sd_of_the_batch_objectives(monkeypatch):
+    """The k-th batch's one-sample ELBO is made v_k at every point, so the objective is -v_k and
+    its sd over 3 batches is the n - 1 sample sd of (0, 1, 5): sqrt(14 / 2) = sqrt 7 (ddof 0
+    would give sqrt(14 / 3))."""
+    values = iter([0.0, 1.0, 5.0])
+
+    def fake_elbo(model, y, n_samples=1, generator=None):
+        assert n_samples == 1
+        return torch.full((len(y),), next(values))
+
+    monkeypatch.setattr("lib.sde.elbo.elbo", fake_elbo)
+    data = torch.randn(10, 1, generator=torch.Generator().manual_seed(0))
+    sd = objective_sd(None, data, 4, 3, torch.Generator().manual_seed(1))
+    assert sd == pytest.approx(math.sqrt(7.0), abs=1e-12)
