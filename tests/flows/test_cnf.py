@@ -187,6 +187,7 @@ def test_standardized_zero_field_is_the_fitted_gaussian():
     assert integrate_to_base(flow, y, 5, "euler")[2].abs().max() == 0
 
 
+@pytest.mark.slow
 def test_fit_gaussian_reaches_true_log_likelihood():
     splits = make_splits("gaussian", 500, 2000, 1, seed=0)
     truth = make_density("gaussian").log_prob(splits.val).mean().item()  # -2.103 on these points

@@ -194,6 +194,7 @@ def test_mlp_on_gaussian_mixture_approaches_the_exact_loss():
     assert sum(result.train_loss[-50:]) < sum(result.train_loss[:50])
 
 
+@pytest.mark.slow
 def test_box_to_box_flow_with_ot_coupling_is_straight_and_lands_in_the_target():
     """Uniform box -> uniform box: the optimal transport map is affine per coordinate. With
     minibatch-OT pairs the learned paths are near straight and one Euler step lands on that map;

@@ -53,6 +53,7 @@ def _simulate_u(n: int, n_steps: int, with_slope: bool) -> torch.Tensor:
     return euler_maruyama(drift, _sigma, x0, grid, gen, return_path=True)
 
 
+@pytest.mark.slow
 def test_posterior_drift_keeps_gaussian_marginals():
     n, n_steps = 20000, 400
     path = _simulate_u(n, n_steps, with_slope=True)
@@ -98,6 +99,7 @@ def test_untrained_elbo_is_below_log_likelihood():
     assert torch.all(terms.elbo() <= log_p + 3 * stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("beta_lik", [0.1, 0.3])
 def test_trained_posterior_reaches_the_best_bound_of_its_family(beta_lik):
     """With q_1 = N(y, beta_lik^2) imposed the bound is not tight: its best value is reached by
