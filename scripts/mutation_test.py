@@ -6,6 +6,7 @@ pyproject.toml. mutmut writes its copies and results under mutants/ (git-ignored
 the results of unchanged functions on the next run. A mutant counts as killed when a test
 fails or times out; a survivor counts against the rate unless it matches a rule below:
 - EQUIVALENT: mutants that cannot change any result (e.g. an average of equal-sized means);
+- DISPLAY: the progress bar's switch and label (`progress`, `desc`), which change no result;
 - CPU_ONLY: `device=` arguments dropped or set to None, which only matter on a GPU; the tests
   (like CI) run on the CPU, so these cannot be killed here.
 
@@ -39,13 +40,18 @@ EQUIVALENT: list[tuple[str, str, str]] = [
         "bandwidth means equals the mean over everything",
     ),
 ]
-CPU_ONLY = re.compile(r"device=None|device=\w[\w.]*\)|, \)")
+# sd(-x) = sd(x): the sign of the objective does not change its standard deviation
+EQUIVALENT += [
+    ("objective_sd", "+log_prob(", "the sd of -log p equals the sd of +log p"),
+    ("objective_sd", "+elbo(", "the sd of -ELBO equals the sd of +ELBO"),
+]
+DISPLAY = re.compile(r"\b(progress|desc)\b")  # the progress bar's switch and label only
 
 
-def _diff(name: str) -> str:
+def _diff(name: str, module: str) -> str:
     from mutmut.__main__ import get_diff_for_mutant
 
-    return get_diff_for_mutant(name)
+    return get_diff_for_mutant(name, path=module)
 
 
 def _added(diff: str) -> str:
@@ -70,16 +76,23 @@ def _function(name: str) -> str:
     return short.split("ǁ")[-1].removeprefix("x_")
 
 
+def _without_device(text: str) -> str:
+    """The text with every device argument and .to(device) taken out, spaces removed."""
+    text = re.sub(r"\.to\((None|[\w.]*device)\)", "", text)
+    text = re.sub(r",?\s*device=(None|[\w.]+)", "", text)
+    return re.sub(r"\s|,(?=\))", "", text)
+
+
 def classify(name: str, diff: str) -> str | None:
     """ "equivalent", "cpu_only" or None (a survivor that counts)."""
     added, removed = _added(diff), _removed(diff)
     for function, text, _ in EQUIVALENT:
         if _function(name) == function and text in added:
             return "equivalent"
-    dropped_device = "device=" in removed and (
-        "device=None" in added or added.count("device=") < removed.count("device=")
-    )
-    if dropped_device and CPU_ONLY.search(added + "\n" + removed):
+    changed = [line for line in (added + "\n" + removed).splitlines() if line.strip(" )(,")]
+    if changed and all(DISPLAY.search(line) for line in changed):
+        return "display"
+    if "device" in removed and _without_device(removed) == _without_device(added):
         return "cpu_only"
     return None
 
@@ -115,13 +128,14 @@ def report(show_survivors: bool, target: float) -> int:
             elif code is None:
                 c["not_checked"] += 1
             else:  # survived, no tests, suspicious, segfault: not killed
-                diff = _diff(name)
+                diff = _diff(name, module)
                 kind = classify(name, diff)
                 if kind is None:
                     c["survived"] += 1
                     counted[module].append((name, diff))
                 else:
                     c[kind] += 1
+        c["equivalent"] += c.pop("display", 0)
         judged = c["mutants"] - c["equivalent"] - c["cpu_only"] - c["not_checked"]
         rate = (c["killed"] + c["timeout"]) / judged if judged else float("nan")
         print(

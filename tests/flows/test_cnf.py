@@ -14,6 +14,7 @@ from lib.flows.cnf import (
     divergence,
     fit,
     integrate_to_base,
+    integrator_convergence,
     log_prob,
     objective_sd,
     sample,
@@ -308,3 +309,99 @@ def test_objective_sd_is_the_sample_sd_of_the_batch_objectives(monkeypatch):
     data = torch.randn(10, 1, generator=torch.Generator().manual_seed(0))
     sd = objective_sd(None, data, 4, 3, 2, generator=torch.Generator().manual_seed(1))
     assert sd == pytest.approx(math.sqrt(7.0), abs=1e-12)
+
+
+class _Scale(torch.nn.Module):
+    """dx/dt = a x: the flow maps x0 to x0 e^a, so log p_1(y) = log N(y e^-a; 0, I) - a d."""
+
+    def __init__(self, a: float):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(a))
+
+    def forward(self, x, t):
+        return self.a * x
+
+
+def _scale_log_prob(y: torch.Tensor, a: float) -> torch.Tensor:
+    z = y * math.exp(-a)
+    return -0.5 * (z**2).sum(-1) - 0.5 * y.shape[-1] * math.log(2 * math.pi) - a * y.shape[-1]
+
+
+def test_integrator_convergence_on_a_flow_with_an_exact_density():
+    """The rk4 reference at 64 steps equals the exact mean log-density (to its 1e-8 solver
+    error); each method's error
+    shrinks at its order when T doubles (Euler 1, rk4 4)."""
+    y = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    field = _Scale(0.7).double()
+    out = integrator_convergence(field, y, ["euler", "rk4"], [4, 8], 64)
+    assert out["reference"] == pytest.approx(_scale_log_prob(y, 0.7).mean().item(), abs=1e-6)
+    assert out["n_steps"] == [4, 8]
+    e = out["errors"]
+    assert math.log2(e["euler"][0] / e["euler"][1]) == pytest.approx(1, abs=0.2)
+    assert math.log2(e["rk4"][0] / e["rk4"][1]) == pytest.approx(4, abs=0.3)
+    exact = _scale_log_prob(y, 0.7).mean().item()
+    assert e["euler"][0] == pytest.approx(
+        abs(log_prob(field, y, 4, "euler").mean().item() - exact), rel=1e-4
+    )
+
+
+def _fit_scale(seed: int, **kw):
+    """Fit dx/dt = a x from a = 0 to data N(0, 2^2): the maximum-likelihood a is log(sd)."""
+    data = make_splits("gaussian", 400, 200, 1, seed=0)
+    train, val = data.train + 1.0, data.val + 1.0  # "gaussian" is N(-1, 2^2): centre it
+    field = _Scale(0.0)
+    torch.manual_seed(seed)  # the global generator must not matter: fit draws from `generator`
+    result = fit(
+        field,
+        train,
+        val,
+        n_iters=40,
+        batch_size=100,
+        lr=0.05,
+        n_steps=4,
+        eval_every=10,
+        eval_n_steps=8,
+        eval_method="heun",
+        lr_schedule="constant",
+        generator=torch.Generator().manual_seed(1),
+        progress=False,
+        **kw,
+    )
+    return field, train, val, result
+
+
+def test_fit_climbs_the_likelihood_and_selects_its_best_validation():
+    field, train, val, result = _fit_scale(0)
+    assert len(result.train_loss) == 40 and result.val_iters == [10, 20, 30, 40]
+    assert sum(result.train_loss[-10:]) < sum(result.train_loss[:10]) - 1.0
+    target = math.log(train.std().item())  # about log 2
+    assert field.a.item() == pytest.approx(target, abs=0.15)
+    # the weights kept are the best validated ones, scored with the eval solver (heun, 8 steps)
+    kept = log_prob(field, val, 8, "heun").mean().item()
+    assert kept == pytest.approx(result.best_value, rel=1e-6)
+    assert result.best_value == max(result.val_values)
+    # train_loss is the batches' -mean log-likelihood: the first batch's, at a = 0, by hand
+    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[:100]
+    first = -_scale_log_prob(train[idx].double(), 0.0).mean().item()
+    assert result.train_loss[0] == pytest.approx(first, rel=1e-5)
+
+
+def test_fit_depends_on_its_generator_only():
+    a = _fit_scale(0)
+    b = _fit_scale(123)
+    assert a[3].train_loss == b[3].train_loss and a[0].a.item() == b[0].a.item()
+
+
+def test_objective_sd_draws_batches_from_its_generator():
+    """At a = 0 the flow is the identity: each batch's objective is the standard normal's -mean
+    log-density of that batch, drawn by randperm from the generator."""
+    data = torch.randn(60, 2, generator=torch.Generator().manual_seed(2))
+    field = _Scale(0.0)
+    torch.manual_seed(5)
+    sd = objective_sd(field, data, 10, 4, n_steps=2, generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    losses = [
+        -_scale_log_prob(data[torch.randperm(60, generator=g)[:10]], 0.0).mean().item()
+        for _ in range(4)
+    ]
+    assert sd == pytest.approx(float(torch.tensor(losses, dtype=torch.float64).std()), rel=1e-5)

@@ -49,3 +49,24 @@ def test_bad_arguments_raise():
         solve_adaptive(rotation, torch.zeros(1, 2), method="rk45")
     with pytest.raises(ValueError, match="rtol and atol must be positive"):
         solve_adaptive(rotation, torch.zeros(1, 2), rtol=0.0)
+
+
+def test_counted_evaluations_and_default_tolerance_in_float64():
+    """dx/dt = -x from 1: the count equals the calls the field saw; the defaults (1e-5) give an
+    error of that order, in float64 throughout (a float32 time grid would cap it near 1e-7)."""
+    calls = []
+
+    def f(x, t):
+        calls.append(t.dtype)
+        return -x
+
+    x0 = torch.ones(3, dtype=torch.float64)
+    sol = solve_adaptive(f, x0)
+    assert sol.nfe == len(calls) and all(d == torch.float64 for d in calls)
+    error = (sol.x - math.exp(-1)).abs().max().item()
+    assert 1e-9 < error < 1e-4
+    tight = solve_adaptive(f, x0, rtol=1e-12, atol=1e-12)
+    assert (tight.x - math.exp(-1)).abs().max().item() < 1e-10
+    for rtol, atol in [(1e-3, 0.0), (0.0, 1e-3)]:
+        with pytest.raises(ValueError, match="must be positive"):
+            solve_adaptive(f, x0, rtol=rtol, atol=atol)

@@ -206,3 +206,29 @@ def test_sde_sampler_keeps_the_marginals_at_every_time(kind, scale):
     # Euler–Maruyama at h = 1/100 measured +1% to +4% (constant g, which leaves its last step's
     # noise) and -1% to +1% (scaled g); the ODE with Euler +2%. At h = 1/400 all within 1%.
     assert abs(sq.mean().item() - MODE_STD**2) < 5 * sq_se + 0.04 * MODE_STD**2
+
+
+def test_every_registry_entry_solves_a_linear_field_at_its_order():
+    """dx/dt = -x from x0: x_1 = x0 / e. Euler's n-step answer is x0 (1 - 1/n)^n exactly; each
+    ODE entry's error falls at its order; paths have n + 1 points from x0; "em" with sigma = 0 is
+    Euler, and with noise it depends on the generator only."""
+    x0 = torch.linspace(-2, 2, 5, dtype=torch.float64)[:, None]
+    v = lambda x, t: -x  # noqa: E731
+    torch.testing.assert_close(ode_sample(v, x0, 10), x0 * 0.9**10)  # the default is Euler
+    orders = {"euler": 1, "rk2": 2, "heun": 2, "rk4": 4}
+    for name, p in orders.items():
+        e = [(sample(name, v, x0, n) - x0 / math.e).abs().max().item() for n in (8, 16)]
+        assert math.log2(e[0] / e[1]) == pytest.approx(p, abs=0.25), name
+        path = sample(name, v, x0, 8, return_path=True)
+        assert path.shape == (9, 5, 1) and torch.equal(path[0], x0)
+        torch.testing.assert_close(path[-1], sample(name, v, x0, 8))
+    score = lambda x, t: -x  # noqa: E731
+    torch.testing.assert_close(sample("em", v, x0, 10, score=score), x0 * 0.9**10)
+    runs = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        gen = torch.Generator().manual_seed(7)
+        runs.append(sample("em", v, x0, 10, score=score, sigma=0.5, generator=gen))
+    assert torch.equal(runs[0], runs[1]) and not torch.allclose(runs[0], x0 * 0.9**10)
+    path = sample("em", v, x0, 10, score=score, sigma=0.5, return_path=True)
+    assert path.shape == (11, 5, 1)
