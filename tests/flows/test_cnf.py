@@ -405,3 +405,56 @@ def test_objective_sd_draws_batches_from_its_generator():
         for _ in range(4)
     ]
     assert sd == pytest.approx(float(torch.tensor(losses, dtype=torch.float64).std()), rel=1e-5)
+
+
+def test_standardized_field_takes_per_column_moments_as_float32_buffers():
+    data = torch.tensor([[0.0, 10.0], [2.0, 14.0], [4.0, 12.0]], dtype=torch.float64)
+    field = StandardizedField.from_data(MLP(2, 2, [4]), data)
+    assert field.shift.dtype == field.scale.dtype == torch.float32
+    torch.testing.assert_close(field.shift, torch.tensor([2.0, 12.0]))
+    torch.testing.assert_close(field.scale, torch.tensor([2.0, 2.0]))  # sample sd of each column
+    explicit = StandardizedField(MLP(2, 2, [4]), torch.tensor([1.0, 2.0]).double(), [3.0, 4.0])
+    assert explicit.shift.dtype == explicit.scale.dtype == torch.float32
+
+
+def test_objective_sd_uses_its_solver():
+    """With a = 0.5 and 2 steps, Euler and rk4 give different log-likelihoods: the sd must be
+    that of the method asked for."""
+    data = torch.randn(60, 2, generator=torch.Generator().manual_seed(2))
+    field = _Scale(0.5)
+    sds = {}
+    for method in ("euler", "rk4"):
+        g = torch.Generator().manual_seed(3)
+        sds[method] = objective_sd(field, data, 10, 4, 2, method, generator=g)
+        g = torch.Generator().manual_seed(3)
+        losses = [
+            -log_prob(field, data[torch.randperm(60, generator=g)[:10]], 2, method).mean().item()
+            for _ in range(4)
+        ]
+        assert sds[method] == pytest.approx(float(torch.tensor(losses).double().std()), rel=1e-6)
+    assert sds["euler"] != pytest.approx(sds["rk4"], rel=1e-3)
+
+
+def test_sample_pushes_the_base_noise_of_its_generator_through_the_flow():
+    """dx/dt = a x from the base N(shift, scale^2) (a StandardizedField over u' = a u): x_1 =
+    shift + scale * eps * e^a, eps the generator's draws; rk4 is the default solver."""
+    field = StandardizedField(_Scale(0.5), torch.tensor([1.0, -2.0]), torch.tensor([2.0, 0.5]))
+    torch.manual_seed(3)  # the global generator must not matter
+    x = sample(field, 6, 2, 8, generator=torch.Generator().manual_seed(0))
+    eps = torch.randn(6, 2, generator=torch.Generator().manual_seed(0))
+    exact = field.shift + field.scale * eps * math.exp(0.5)
+    assert x.shape == (6, 2) and x.dtype == torch.float32
+    torch.testing.assert_close(x, exact, atol=1e-4, rtol=1e-4)  # rk4 at 8 steps: ~1e-6
+    euler = sample(field, 6, 2, 8, "euler", generator=torch.Generator().manual_seed(0))
+    assert (euler - exact).abs().max() > 1e-2  # Euler's error at 8 steps is far larger
+    path = sample(
+        field,
+        6,
+        2,
+        8,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+        return_path=True,
+    )
+    assert path.shape == (9, 6, 2) and path.dtype == torch.float64
+    torch.testing.assert_close(path[0], field.shift.double() + field.scale.double() * eps.double())

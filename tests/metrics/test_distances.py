@@ -29,6 +29,9 @@ def test_ks_when_the_gap_is_below_the_empirical_cdf():
     assert abs(ks_statistic(torch.tensor([0.9], dtype=torch.float64), cdf) - 0.9) < 1e-12
     # points 0.1, 0.2, 0.3: gaps i/3 - x_i = 0.2333, 0.4667, 0.7 and x_i - (i-1)/3 <= 0.1.
     assert abs(ks_statistic(torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64), cdf) - 0.7) < 1e-12
+    # points 0.01, 0.02, 0.99: the largest gap 2/3 - 0.02 sits on a step 2/3 that float32 rounds
+    x = torch.tensor([0.01, 0.02, 0.99], dtype=torch.float64)
+    assert abs(ks_statistic(x, cdf) - (2 / 3 - 0.02)) < 1e-12
 
 
 def test_energy_distance_of_two_point_laws():

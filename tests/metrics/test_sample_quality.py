@@ -339,3 +339,84 @@ def test_frechet_distance_non_commuting_2x2():
 def test_frechet_distance_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="covariances"):
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
+def test_kid_defaults_are_20_groups_and_seed_0_and_reproducible():
+    rng = np.random.default_rng(21)
+    a, b = rng.normal(size=(100, 4)), rng.normal(size=(120, 4)) + 0.2
+    default = kid(a, b)
+    assert default == kid(a, b, 20, 0) and default.dof == 19
+    assert kid(a, b, 10, 3) == kid(a, b, 10, 3)
+    assert kid(a, b, 10, 3).se != kid(a, b, 10, 4).se  # the seed sets the groups
+
+
+def test_bad_features_are_named_by_their_argument():
+    good, flat = np.zeros((5, 3)), np.zeros(5)
+    cases = [
+        (lambda: fid(flat, good), "features_a must be features"),
+        (lambda: fid(good, flat), "features_b must be features"),
+        (lambda: fid(good, np.zeros((5, 2))), "features_a and features_b must have one"),
+        (lambda: precision_recall(flat, good), "real features must be"),
+        (lambda: precision_recall(good, flat), "generated features must be"),
+        (lambda: precision_recall(good, np.zeros((5, 2))), "real and generated features must"),
+        (lambda: over_chunks(len, flat, 1), "generated features must be"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(ValueError, match=r"N >= 2, got shape \(1, 3\)"):
+        feature_stats(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match=r"got shape \(4, 3, 2\)"):
+        feature_stats(np.zeros((4, 3, 2)))
+
+
+def test_not_estimable_se_is_written_as_null():
+    assert Estimate(1.0, math.nan, 0).to_dict() == {
+        "value": 1.0,
+        "se": None,
+        "ci_low": None,
+        "ci_high": None,
+    }
+
+
+def test_round_off_negative_eigenvalues_count_as_zero():
+    """Covariances that are PSD up to round-off (an eigenvalue of -1e-12) give a finite FID:
+    diag(1, 1) against diag(1, -1e-12) is 2 + (1 - 1e-12) - 2 (1 + 0) = 1 - 1e-12, and the
+    square root of diag(1, -1e-12) is taken as diag(1, 0)."""
+    eye, almost = np.eye(2), np.diag([1.0, -1e-12])
+    assert frechet_distance(np.zeros(2), eye, np.zeros(2), almost) == pytest.approx(1.0, abs=1e-9)
+    assert frechet_distance(np.zeros(2), almost, np.zeros(2), eye) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_frechet_distance_computes_in_float64():
+    rng = np.random.default_rng(22)
+    mu1, mu2 = rng.normal(size=4).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    a = rng.normal(size=(4, 4)).astype(np.float32)
+    cov1, cov2 = a @ a.T, np.eye(4, dtype=np.float32) * np.float32(1.1)
+    ours = frechet_distance(mu1, cov1, mu2, cov2)
+    wide = frechet_distance(*(v.astype(np.float64) for v in (mu1, cov1, mu2, cov2)))
+    assert ours == pytest.approx(wide, rel=1e-13)
+
+
+def test_each_shape_mismatch_is_refused():
+    z2, z3, i2, i3 = np.zeros(2), np.zeros(3), np.eye(2), np.eye(3)
+    for args in [(z2, i2, z3, i2), (z2, i2, z2, i3), (z3, i2, z3, i2)]:
+        with pytest.raises(ValueError, match="covariances"):
+            frechet_distance(*args)
+
+
+def test_precision_recall_counts_points_on_the_radius_and_allows_k_1():
+    """1D, k = 1: real {0, 1, 2, 3} (radii 1), generated {4, 6} (radii 2). Generated 4 lies at
+    exactly radius 1 from real 3, so it counts; real 2 lies at exactly radius 2 from generated 4,
+    so it counts: precision 1/2, recall 2/4 (with strict < they would be 0 and 1/4)."""
+    real, gen = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([[4.0], [6.0]])
+    assert precision_recall(real, gen, k=1) == (0.5, 0.5)
+
+
+def test_over_chunks_of_one_row_and_of_two_chunks():
+    x = np.arange(6.0).reshape(6, 1)
+    ones = over_chunks(lambda c: float(c[0, 0]), x, 1)  # 6 chunks of one row: 0..5
+    assert (ones.value, ones.dof) == (2.5, 5)
+    assert ones.se == pytest.approx(math.sqrt(3.5 / 6))  # var of 0..5 is 3.5
+    two = over_chunks(lambda c: float(c.mean()), x, 3)  # chunk means 1 and 4
+    assert two.dof == 1 and two.se == pytest.approx(1.5)  # sd 2.1213 / sqrt 2

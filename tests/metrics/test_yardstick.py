@@ -222,3 +222,47 @@ def test_against_n_rescoring_prefixes():
         a.kid.estimate().value - b.kid.estimate().value, rel=1e-9
     )
     assert compare(a, b)["verdict"] == "higher"
+
+
+def test_split_boundaries_and_verdict_thresholds():
+    pool = _gaussian_pool(10)
+    reference, real = split_held_out(pool, 1, seed=0)  # the smallest reference allowed
+    assert len(reference) == 1 and len(real) == 9
+    with pytest.raises(ValueError, match="got 0"):
+        split_held_out(pool, 0, seed=0)
+    assert verdict(Estimate(0.5, 0.01, 19)) == "higher"
+    assert verdict(Estimate(-0.5, 0.01, 19)) == "lower"
+
+
+def test_compare_and_calibration_use_their_level():
+    """A difference about 1.5 s.e. from zero: resolved at the 80% level, not at 95%."""
+    stick = _flat_stick()
+    a, b = stick.score(_levels(400, 6, shift=0.2)), stick.score(_levels(400, 7))
+    d = a.kid - b.kid
+    z = d.value / d.se
+    assert 1.4 < abs(z) < 1.9, z  # between the t quantiles 1.33 (80%) and 2.09 (95%), 19 dof
+    assert compare(a, b, 0.95)["verdict"] == "not resolved"
+    assert compare(a, b, 0.8)["verdict"] != "not resolved"
+    wide, narrow = compare(a, b, 0.95), compare(a, b, 0.8)
+    assert wide["ci_high"] - wide["ci_low"] > narrow["ci_high"] - narrow["ci_low"]
+    images = _levels(400, 3)
+    entries = calibration(stick, images, 17, [0.3], torch.Generator().manual_seed(0), 0.5)
+    noisy_score = stick.score(noisy(images, 17, 0.3, _eps(400)))
+    assert entries[1]["minus_previous"] == compare(noisy_score, stick.score(images), 0.5)
+
+
+def _eps(n: int) -> torch.Tensor:
+    """The noise calibration draws for n images (1, 2, 2) from a generator seeded 0."""
+    return torch.randn((n, 1, 2, 2), generator=torch.Generator().manual_seed(0))
+
+
+def test_calibration_noise_comes_from_its_generator_and_scales_by_sigma():
+    stick = _flat_stick()
+    images = _levels(400, 3)
+    torch.manual_seed(11)  # the global generator must not matter
+    entries = calibration(stick, images, 17, [0.3], torch.Generator().manual_seed(0))
+    expected = stick.score(noisy(images, 17, 0.3, _eps(400))).to_dict()["kid"]
+    assert entries[1]["kid"] == expected
+    x = np.array([4], dtype=np.uint8).reshape(1, 1, 1, 1)
+    two = torch.full(x.shape, 2.0)  # sigma * eps = 2 levels' width when sigma = 1 level
+    np.testing.assert_array_equal(noisy(x, 17, 2 / 17, two).ravel(), [6])

@@ -70,3 +70,13 @@ def test_counted_evaluations_and_default_tolerance_in_float64():
     for rtol, atol in [(1e-3, 0.0), (0.0, 1e-3)]:
         with pytest.raises(ValueError, match="must be positive"):
             solve_adaptive(f, x0, rtol=rtol, atol=atol)
+
+
+def test_the_method_asked_for_is_the_one_used():
+    """bosh3 (order 3) needs more evaluations than dopri5 (order 5) at the same tolerance."""
+    x0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    nfe = {
+        m: solve_adaptive(rotation, x0, method=m, rtol=1e-8, atol=1e-8).nfe
+        for m in ("dopri5", "bosh3")
+    }
+    assert nfe["bosh3"] > 1.5 * nfe["dopri5"], nfe
