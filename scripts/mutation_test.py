@@ -79,6 +79,14 @@ EQUIVALENT += [
         "torchdiffeq casts the time grid to the state's dtype (a test sees float64 times)",
     ),
     ("solve_adaptive", ")[+1]", "the grid has two times, so index 1 is index -1"),
+    (
+        "conditional_log_prob",
+        "reshape(len(x), -1).sum(+1)",
+        "the reshape makes it 2-D, where dim 1 is dim -1",
+    ),
+    ("log_prob", "logsumexp(log_joint, dim=+1)", "log_joint is (n, K): dim 1 is dim -1"),
+    ("score", "softmax(log_joint, dim=+1)", "log_joint is (n, K): dim 1 is dim -1"),
+    ("velocity", "softmax(log_joint, dim=+1)", "log_joint is (n, K): dim 1 is dim -1"),
     ("feature_stats", "rowvar=None", "None is false, as False is: the same covariance"),
     ("_knn_radii", "kthvalue(k + 1, )", "kthvalue's default dim -1 is dim 1 of a 2-D matrix"),
     (

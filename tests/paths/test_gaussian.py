@@ -131,7 +131,7 @@ def test_gmm_marginal_ends_match_data_and_noise():
 
 
 def test_gmm_from_mixture_refuses_other_components_and_bad_shapes():
-    with pytest.raises(ValueError, match="Gaussian components"):
+    with pytest.raises(ValueError, match=r"Gaussian components, got \['Laplace'\]"):
         GaussianMixtureMarginal.from_mixture(_path("linear", {}), laplace_mixture([0.0, 1.0]))
     with pytest.raises(ValueError, match="summing to 1"):
         GaussianMixtureMarginal(
@@ -186,3 +186,18 @@ def test_gmm_follows_the_dtype_of_its_input():
     assert torch.allclose(
         gmm.velocity(x64.float(), 0.5).double(), gmm.velocity(x64, 0.5), atol=1e-5
     )
+
+
+def test_mixture_marginal_follows_the_dtype_of_x():
+    """Means and stds stored in float64 do not leak into float32 evaluations (and back)."""
+    path = _path("linear", {})
+    gmm = GaussianMixtureMarginal(
+        path,
+        torch.zeros(2, 2, dtype=torch.float64),
+        torch.ones(2, dtype=torch.float64),
+        torch.full((2,), 0.5, dtype=torch.float64),
+    )
+    for dtype in (torch.float32, torch.float64):
+        x = torch.ones(3, 2, dtype=dtype)
+        for out in (gmm.velocity(x, 0.5), gmm.score(x, 0.5), gmm.log_prob(x, 0.5)):
+            assert out.dtype == dtype

@@ -233,8 +233,21 @@ class _InfiniteDerivative(Schedule):
         (_InfiniteDerivative, "finite"),
         (lambda: PowerSchedule(0.5), "p >= 1"),
         (lambda: make_schedule("sqrt", eps=0.0), "eps"),
+        (lambda: make_schedule("sqrt", eps=0.01), "eps"),
+        (lambda: VPSchedule(eps=0.0), "eps"),
+        (lambda: VPSchedule(eps=0.01), "eps"),
+        (lambda: VPSchedule(beta_max=math.inf), "beta_max < inf"),
     ],
 )
 def test_bad_schedule_is_refused_on_construction(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_singular_derivatives_are_clamped_at_both_ends():
+    """sqrt: d_alpha and d_sigma are evaluated at t clamped to [eps, 1 - eps] at both ends."""
+    s = make_schedule("sqrt", eps=1e-3)
+    ends = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    lo, hi = 0.5 / math.sqrt(1e-3), 0.5 / math.sqrt(1 - 1e-3)
+    torch.testing.assert_close(s.d_alpha(ends), torch.tensor([lo, hi], dtype=torch.float64))
+    torch.testing.assert_close(s.d_sigma(ends), -torch.tensor([hi, lo], dtype=torch.float64))

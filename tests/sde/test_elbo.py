@@ -1,6 +1,7 @@
 """SDE ELBO: u keeps the Gaussian marginals, the bound against an exactly solvable SDE, the
 closed-form terms against Monte Carlo, the standard error, shapes, registries and gradients."""
 
+import copy
 import math
 
 import pytest
@@ -53,7 +54,6 @@ def _simulate_u(n: int, n_steps: int, with_slope: bool) -> torch.Tensor:
     return euler_maruyama(drift, _sigma, x0, grid, gen, return_path=True)
 
 
-@pytest.mark.slow
 def test_posterior_drift_keeps_gaussian_marginals():
     n, n_steps = 20000, 400
     path = _simulate_u(n, n_steps, with_slope=True)
@@ -274,14 +274,17 @@ def test_objective_sd_is_the_sample_sd_of_the_batch_objectives(monkeypatch):
     assert sd == pytest.approx(math.sqrt(7.0), abs=1e-12)
 
 
-def _fit_small(global_seed: int):
+def _fit_small(global_seed: int, keep_start: bool = False):
     """A small SDE model fitted 40 steps to N(-1, 2^2) data from `generator` only."""
     torch.manual_seed(0)
     model = SDEModel(SDEConfig(hidden=(8,), sigma_mode="constant", sigma_value=0.5))
+    start = copy.deepcopy(model) if keep_start else None
     gen = torch.Generator().manual_seed(1)
     train = -1 + 2 * torch.randn(300, 1, generator=torch.Generator().manual_seed(2))
     val = -1 + 2 * torch.randn(100, 1, generator=torch.Generator().manual_seed(3))
     torch.manual_seed(global_seed)  # must not matter
+    if keep_start:
+        return model, start, train, val, gen
     result = fit(
         model,
         train,
@@ -304,9 +307,19 @@ def test_fit_raises_the_elbo_with_common_random_numbers_for_validation():
     model, val, result = _fit_small(0)
     assert len(result.train_loss) == 40 and result.val_iters == [20, 40]
     assert sum(result.train_loss[-10:]) < sum(result.train_loss[:10])
-    seed = int(torch.randint(2**62, (), generator=torch.Generator().manual_seed(1)))
+    g = torch.Generator().manual_seed(1)
+    seed = int(torch.randint(2**62, (), generator=g))
     again = evaluate_elbo(model, val, 3, torch.Generator().manual_seed(seed))[0]
     assert again == result.best_value == max(result.val_values)
+    # the starting weights score lower on the same draws: the fit climbs the ELBO
+    _, start, train, _, _ = _fit_small(0, keep_start=True)
+    before = evaluate_elbo(start, val, 3, torch.Generator().manual_seed(seed))[0]
+    assert result.best_value > before + 0.05, (before, result.best_value)
+    # the first loss is the one-sample -ELBO of the first batch, drawn after the seed
+    idx = torch.randperm(300, generator=g)[:100]
+    with torch.no_grad():
+        first = -elbo(start, train[idx], 1, g).mean().item()
+    assert result.train_loss[0] == pytest.approx(first, rel=1e-6)
 
 
 def test_fit_depends_on_its_generator_only():
