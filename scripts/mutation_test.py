@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KILLED = {1, 3}  # pytest failed (3: internal error, a kill)
 TIMEOUT = {36, -24, 24, 152, 255}
 
+_EVERY_GROUP = "group_ids leaves no group empty (n >= n_groups is checked): no minlength needed"
 # (function, text of the mutated "+" line, why no test can tell it apart from the original)
 EQUIVALENT: list[tuple[str, str, str]] = [
     (
@@ -87,6 +88,16 @@ EQUIVALENT += [
     ("log_prob", "logsumexp(log_joint, dim=+1)", "log_joint is (n, K): dim 1 is dim -1"),
     ("score", "softmax(log_joint, dim=+1)", "log_joint is (n, K): dim 1 is dim -1"),
     ("velocity", "softmax(log_joint, dim=+1)", "log_joint is (n, K): dim 1 is dim -1"),
+    ("__init__", "digest_size=17)", "a longer hash identifies the reference as well"),
+    ("__init__", "blake2b(self.features.tobytes(), )", "the default 64-byte hash identifies it too"),
+    (
+        "interval",
+        "if (self.dof >= 1) or True else",
+        "scipy's t quantile on 0 degrees of freedom is NaN, the value of the else branch",
+    ),
+    ("_within_group_sums", "np.bincount(gx, weights=diag, )", _EVERY_GROUP),
+    ("__init__", "np.bincount(self.groups, )", _EVERY_GROUP),
+    ("__call__", "n - np.bincount(gx, )", _EVERY_GROUP),
     ("feature_stats", "rowvar=None", "None is false, as False is: the same covariance"),
     ("_knn_radii", "kthvalue(k + 1, )", "kthvalue's default dim -1 is dim 1 of a 2-D matrix"),
     (

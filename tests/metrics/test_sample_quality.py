@@ -420,3 +420,72 @@ def test_over_chunks_of_one_row_and_of_two_chunks():
     assert ones.se == pytest.approx(math.sqrt(3.5 / 6))  # var of 0..5 is 3.5
     two = over_chunks(lambda c: float(c.mean()), x, 3)  # chunk means 1 and 4
     assert two.dof == 1 and two.se == pytest.approx(1.5)  # sd 2.1213 / sqrt 2
+
+
+def test_validation_boundaries_of_the_kid_pieces():
+    """The smallest allowed sizes work and one less is refused: one-row features, degree 1,
+    two groups, as many items as groups; zero-width features and fractional degrees fail."""
+    rng = np.random.default_rng(23)
+    x = rng.normal(size=(4, 3))
+    one_row = over_chunks(lambda c: float(c.sum()), x[:1], 1)
+    assert one_row.value == pytest.approx(x[0].sum()) and one_row.dof == 0
+    with pytest.raises(ValueError, match="must be features"):
+        over_chunks(len, np.zeros((3, 0)), 1)
+    np.testing.assert_allclose(polynomial_kernel(x, x, degree=1), x @ x.T / 3 + 1)
+    for degree in (0, 1.5):
+        with pytest.raises(ValueError, match="positive integer"):
+            polynomial_kernel(x, x, degree=degree)
+    assert sorted(group_ids(2, 2, 0)) == [0, 1]
+    for n, g in [(2, 1), (1, 2)]:
+        with pytest.raises(ValueError, match="n_groups >= 2 and n >= n_groups"):
+            group_ids(n, g, 0)
+    ref = KidReference(rng.normal(size=(2, 3)), n_groups=2)  # m = n_groups = 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # groups of one: no leave-out value
+        score = ref(rng.normal(size=(2, 3)))  # n = n_groups
+    assert score.n == 2 and math.isfinite(score.value)
+    for m, g in [(2, 1), (1, 2)]:
+        with pytest.raises(ValueError, match="m >= n_groups"):
+            KidReference(rng.normal(size=(m, 3)), n_groups=g)
+    with pytest.raises(ValueError, match="n >= n_groups"):
+        ref(rng.normal(size=(1, 3)))
+
+
+def test_estimate_interval_on_one_degree_of_freedom():
+    low, high = Estimate(1.0, 0.5, 1).interval()
+    t = scipy.stats.t.ppf(0.975, 1)  # 12.706
+    assert (low, high) == pytest.approx((1 - 0.5 * t, 1 + 0.5 * t))
+    assert all(math.isnan(v) for v in Estimate(1.0, 0.5, 0).interval())
+
+
+def test_kid_with_a_linear_kernel_has_its_closed_form():
+    """degree 1, coef0 0: k(x, y) = x.y / F, so the unbiased MMD^2 is
+    (|sum x|^2 - sum |x_i|^2) / (n (n-1) F) + the same for r - 2 (sum x).(sum r) / (n m F)."""
+    rng = np.random.default_rng(24)
+    x, r = rng.normal(size=(30, 3)) + 0.3, rng.normal(size=(40, 3))
+
+    def within(a):
+        n = len(a)
+        return (a.sum(0) @ a.sum(0) - (a * a).sum()) / (n * (n - 1) * 3)
+
+    expected = within(x) + within(r) - 2 * x.sum(0) @ r.sum(0) / (30 * 40 * 3)
+    score = KidReference(r, n_groups=5, degree=1, coef0=0.0)(x)
+    assert score.value == pytest.approx(expected, rel=1e-12)
+
+
+def test_differences_need_one_reference():
+    """Scores against other features, or the same features grouped by another seed or scored
+    with another kernel, cannot be subtracted; the same reference rebuilt can."""
+    rng = np.random.default_rng(25)
+    r, x = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    base = KidReference(r, 4, seed=0)
+    assert base.key == KidReference(r.copy(), 4, seed=0).key
+    assert (base(x) - KidReference(r.copy(), 4, seed=0)(x)).value == 0.0
+    others = [
+        KidReference(r + 1e-9, 4, seed=0),
+        KidReference(r, 4, seed=1),
+        KidReference(r, 5, seed=0),
+        KidReference(r, 4, seed=0, coef0=2.0),
+    ]
+    for other in others:
+        with pytest.raises(ValueError, match="against one reference"):
+            base(x) - other(x)

@@ -251,3 +251,48 @@ def test_singular_derivatives_are_clamped_at_both_ends():
     lo, hi = 0.5 / math.sqrt(1e-3), 0.5 / math.sqrt(1 - 1e-3)
     torch.testing.assert_close(s.d_alpha(ends), torch.tensor([lo, hi], dtype=torch.float64))
     torch.testing.assert_close(s.d_sigma(ends), -torch.tensor([hi, lo], dtype=torch.float64))
+
+
+@dataclass(frozen=True)
+class _DeclaredEnds(LinearSchedule):
+    """The linear schedule declaring ends off by given amounts (alpha_0, alpha_1, sigma_0)."""
+
+    off: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @property
+    def alpha_0(self) -> float:
+        return 0.0 + self.off[0]
+
+    @property
+    def alpha_1(self) -> float:
+        return 1.0 + self.off[1]
+
+    @property
+    def sigma_0(self) -> float:
+        return 1.0 + self.off[2]
+
+
+@dataclass(frozen=True)
+class _LargeDeclaredEnd(VESchedule):
+    """VE with sigma_0 = sigma_max declared with a relative error `rel`."""
+
+    rel: float = 0.0
+
+    @property
+    def sigma_0(self) -> float:
+        return self.sigma_max * (1 + self.rel)
+
+
+def test_declared_ends_are_checked_to_1e_6_relative():
+    """Each end is compared with the schedule's value, within 1e-6 x max(1, |end|), and a wrong
+    one is named."""
+    for i, key in enumerate(["alpha_0", "alpha_1", "sigma_0"]):
+        off = [0.0, 0.0, 0.0]
+        off[i] = 1.5e-6
+        with pytest.raises(ValueError, match=f"{key} = .*, but it declares"):
+            _DeclaredEnds(off=tuple(off))
+        off[i] = 5e-7
+        _DeclaredEnds(off=tuple(off))  # within the tolerance
+    _LargeDeclaredEnd(0.01, 50.0, rel=5e-7)  # 2.5e-5 off at 50: relative, so accepted
+    with pytest.raises(ValueError, match="sigma_0 = 50, but it declares 50.0001"):
+        _LargeDeclaredEnd(0.01, 50.0, rel=3e-6)
