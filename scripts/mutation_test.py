@@ -89,7 +89,7 @@ EQUIVALENT += [
     ("score", "softmax(log_joint, dim=+1)", "log_joint is (n, K): dim 1 is dim -1"),
     ("velocity", "softmax(log_joint, dim=+1)", "log_joint is (n, K): dim 1 is dim -1"),
     ("__init__", "digest_size=17)", "a longer hash identifies the reference as well"),
-    ("__init__", "blake2b(self.features.tobytes(), )", "the default 64-byte hash identifies it too"),
+    ("__init__", "blake2b(self.features.tobytes(), )", "a 64-byte hash identifies it too"),
     (
         "interval",
         "if (self.dof >= 1) or True else",
