@@ -461,3 +461,49 @@ def test_sample_pushes_the_base_noise_of_its_generator_through_the_flow():
     )
     assert path.shape == (9, 6, 2) and path.dtype == torch.float64
     torch.testing.assert_close(path[0], field.shift.double() + field.scale.double() * eps.double())
+
+
+def test_defaults_are_rk4_without_a_graph():
+    y = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    field = _Scale(0.5)
+    out = log_prob(field, y, 3)
+    torch.testing.assert_close(out, log_prob(field, y, 3, "rk4"))
+    assert not out.requires_grad  # no graph kept unless asked
+    assert log_prob(field, y, 3, create_graph=True).requires_grad
+    x0, delta, _ = integrate_to_base(field, y, 3)
+    x0_rk4, delta_rk4, _ = integrate_to_base(field, y, 3, "rk4")
+    torch.testing.assert_close((x0, delta), (x0_rk4, delta_rk4))
+    assert not delta.requires_grad
+    g = torch.Generator().manual_seed(1)
+    torch.testing.assert_close(
+        sample(field, 4, 2, 3, generator=g),
+        sample(field, 4, 2, 3, "rk4", torch.Generator().manual_seed(1)),
+    )
+
+
+def test_fit_losses_are_the_likelihood_of_the_fields_own_base_without_the_penalty():
+    """A StandardizedField (base N(shift, scale^2)) over u' = 0.3 u, one step with a kinetic
+    penalty: train_loss holds the batch's -mean log-likelihood alone, by hand
+    log p(y) = log N(u e^-0.3) - 0.3 d - sum log scale with u = (y - shift) / scale; the
+    starting weights are validated first when validate_start is set."""
+    shift, scale = torch.tensor([1.0, -1.0]), torch.tensor([2.0, 0.5])
+    field = StandardizedField(_Scale(0.3), shift, scale)
+    train = shift + scale * torch.randn(50, 2, generator=torch.Generator().manual_seed(4))
+    result = fit(
+        field,
+        train,
+        train[:10],
+        n_iters=1,
+        batch_size=20,
+        lr=0.01,
+        n_steps=4,
+        kinetic_weight=1.0,
+        validate_start=True,
+        generator=torch.Generator().manual_seed(5),
+        progress=False,
+    )
+    idx = torch.randperm(50, generator=torch.Generator().manual_seed(5))[:20]
+    u = ((train[idx] - shift) / scale).double()
+    by_hand = -(_scale_log_prob(u, 0.3) - torch.log(scale).sum()).mean().item()
+    assert result.train_loss == [pytest.approx(by_hand, rel=1e-5)]
+    assert result.val_iters == [0, 1]

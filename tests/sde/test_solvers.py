@@ -87,3 +87,20 @@ def test_euler_maruyama_is_seeded_and_zero_noise_is_euler():
     assert torch.equal(a, b)
     c = euler_maruyama(drift, lambda x, t: torch.zeros_like(x), x0, grid)
     assert torch.allclose(c, odeint(drift, x0, grid, "euler"))
+
+
+def test_euler_maruyama_draws_its_noise_in_the_state_dtype_and_refuses_flat_steps():
+    """Zero drift, unit diffusion: each increment is sqrt(h) times the generator's next N(0, 1)
+    draw, drawn in float64 for a float64 state; a repeated time (h = 0) is refused."""
+    x0 = torch.zeros(4, 2, dtype=torch.float64)
+    grid = torch.tensor([0.0, 0.25, 1.0], dtype=torch.float64)
+    zero = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    one = lambda x, t: torch.ones_like(x)  # noqa: E731
+    path = euler_maruyama(zero, one, x0, grid, torch.Generator().manual_seed(0), True)
+    g = torch.Generator().manual_seed(0)
+    eps = [torch.randn(4, 2, generator=g, dtype=torch.float64) for _ in range(2)]
+    torch.testing.assert_close(path[1], 0.5 * eps[0], rtol=0, atol=1e-15)
+    torch.testing.assert_close(path[2] - path[1], math.sqrt(0.75) * eps[1], rtol=0, atol=1e-15)
+    flat = torch.tensor([0.0, 0.5, 0.5, 1.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="increasing time grid"):
+        euler_maruyama(zero, one, x0, flat, torch.Generator().manual_seed(0))
