@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 KILLED = {1, 3}  # pytest failed (3: internal error, a kill)
 TIMEOUT = {36, -24, 24, 152, 255}
 
+_TWO_D = "the points are (n, d) by contract, where dim 1 is dim -1"
+_SAME_LENGTH = "the two slices of one grid always have equal lengths: strict never fires"
 _EVERY_GROUP = "group_ids leaves no group empty (n >= n_groups is checked): no minlength needed"
 # (function, text of the mutated "+" line, why no test can tell it apart from the original)
 EQUIVALENT: list[tuple[str, str, str]] = [
@@ -98,6 +100,13 @@ EQUIVALENT += [
     ("_within_group_sums", "np.bincount(gx, weights=diag, )", _EVERY_GROUP),
     ("__init__", "np.bincount(self.groups, )", _EVERY_GROUP),
     ("__call__", "n - np.bincount(gx, )", _EVERY_GROUP),
+    ("integrate_to_base", "y.shape[+1]", _TWO_D),
+    ("log_prob", "y.shape[+1]", _TWO_D),
+    ("fit", "train.shape[+1]", _TWO_D),
+    ("odeint", "zip(t_grid[:-1], t_grid[1:], strict", _SAME_LENGTH),
+    ("odeint", "zip(t_grid[:-1], t_grid[1:], )", _SAME_LENGTH),
+    ("euler_maruyama", "zip(t_grid[:-1], t_grid[1:], strict", _SAME_LENGTH),
+    ("euler_maruyama", "zip(t_grid[:-1], t_grid[1:], )", _SAME_LENGTH),
     ("feature_stats", "rowvar=None", "None is false, as False is: the same covariance"),
     ("_knn_radii", "kthvalue(k + 1, )", "kthvalue's default dim -1 is dim 1 of a 2-D matrix"),
     (
