@@ -355,3 +355,72 @@ def test_sample_paths_start_from_the_generators_standard_normal_draws():
     torch.testing.assert_close(path[0], x0)
     end = sample_paths(model, 5, 4, torch.Generator().manual_seed(1), return_path=False)
     torch.testing.assert_close(end, path[-1])
+
+
+class _AnalyticModel(SDEModel):
+    """alpha = t y + (1 - t) c, std = t beta + (1 - t) s0 (so d_alpha = y - c, d_std = beta - s0),
+    drift f(x, t) = -a x, constant sigma: every ELBO term has a closed form given the draws."""
+
+    c, s0, a = 0.4, 1.3, 0.7
+
+    def mean_std(self, y, t):
+        return t * y + (1 - t) * self.c, t * self.beta_lik() + (1 - t) * self.s0
+
+    def drift(self, x, t):
+        return -self.a * x
+
+
+def test_elbo_terms_equal_their_closed_forms_on_the_replayed_draws():
+    sigma, beta = 0.8, 0.3
+    model = _AnalyticModel(
+        SDEConfig(hidden=(4,), sigma_mode="constant", sigma_value=sigma, beta_lik_value=beta)
+    ).double()
+    y = torch.tensor([[0.5], [-1.0], [2.0]], dtype=torch.float64)
+    terms = elbo_terms(model, y, 4, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    y_rep = y.repeat_interleave(4, dim=0)
+    t = torch.rand(y_rep.shape, generator=g, dtype=torch.float64)
+    eps = torch.randn(y_rep.shape, generator=g, dtype=torch.float64)
+    c, s0, a = model.c, model.s0, model.a
+    alpha, std = t * y_rep + (1 - t) * c, t * beta + (1 - t) * s0
+    x = alpha + std * eps
+    z = (x - alpha) / std
+    u = (y_rep - c) + (beta - s0) * z - 0.5 * sigma**2 * z / std  # d_x sigma^2 = 0
+    path = 0.5 * (-a * x - u) ** 2 / sigma**2
+    torch.testing.assert_close(terms.path, path.reshape(3, 4))
+    # t = 1: q_1 = N(y, beta^2), so E log N(y; x, beta^2) = log N(0; 0, beta^2) - 1/2
+    log_lik = -0.5 * math.log(2 * math.pi * beta**2) - 0.5
+    torch.testing.assert_close(terms.log_lik, torch.full((3,), log_lik, dtype=torch.float64))
+    kl_0 = 0.5 * (c**2 + s0**2 - 1 - 2 * math.log(s0))  # t = 0: q_0 = N(c, s0^2)
+    torch.testing.assert_close(terms.kl_0, torch.full((3,), kl_0, dtype=torch.float64))
+    torch.testing.assert_close(terms.elbo(), log_lik - kl_0 - path.reshape(3, 4).mean(1))
+
+
+def test_model_pieces_have_their_documented_forms():
+    torch.manual_seed(0)
+    model = SDEModel(SDEConfig(hidden=(4,), n_freq=3, sigma_value=0.7, beta_lik_value=0.2))
+    assert model.config.n_freq == 3
+    for net in (model.alpha_net, model.std_net, model.drift_net, model.sigma.net):
+        assert net.time is not None  # Fourier time features, as configured
+    y, t = torch.tensor([[0.3], [-1.2]]), torch.tensor([[0.25], [0.25]])
+    alpha, std = model.mean_std(y, t)
+    torch.testing.assert_close(alpha, 0.25 * y + 0.75 * model.alpha_net(y, t))
+    torch.testing.assert_close(std, 0.25 * 0.2 + 0.75 * F.softplus(model.std_net(y, t)))
+    with torch.no_grad():  # a zero network leaves sigma at its initial value exactly
+        for p in model.sigma.net.parameters():
+            p.zero_()
+    torch.testing.assert_close(model.diffusion(y, t), torch.full_like(y, 0.7))
+    # d sigma^2 / dx by forward mode, for sigma(x) = 1 + x^2: sigma^2 = (1 + x^2)^2
+    x = torch.tensor([[0.5], [-2.0]], dtype=torch.float64)
+    sq, slope = diffusion_sq_and_slope(lambda x, t: 1 + x**2, x, t)
+    torch.testing.assert_close(sq, (1 + x**2) ** 2)
+    torch.testing.assert_close(slope, 4 * x * (1 + x**2))
+
+
+def test_posterior_drift_by_numbers():
+    """x = 2, alpha = 1, std = 0.5 (z = 2), d_alpha = 0.3, d_std = -0.1, sigma^2 = 0.64,
+    d sigma^2 / dx = 0.2: u = 0.3 - 0.2 + 0.1 - 0.5 * 0.64 * 2 / 0.5 = -1.08."""
+    one = lambda v: torch.tensor([[v]], dtype=torch.float64)  # noqa: E731
+    q = Posterior(one(1.0), one(0.5), one(0.3), one(-0.1))
+    u = posterior_drift(one(2.0), q, one(0.64), one(0.2))
+    torch.testing.assert_close(u, one(-1.08))
