@@ -163,7 +163,7 @@ def _without_device(text: str) -> str:
     """The text with every device argument and .to(device) taken out, spaces removed."""
     text = re.sub(r"\.to\((None|[\w.]*device)\)", "", text)
     text = re.sub(r",?\s*device=(None|[\w.]+)", "", text)
-    return re.sub(r"\s|,(?=\))", "", text)
+    return re.sub(r",(?=\))", "", re.sub(r"\s", "", text))
 
 
 def classify(name: str, diff: str) -> str | None:
