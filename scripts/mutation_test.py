@@ -11,7 +11,7 @@ fails or times out; a survivor counts against the rate unless it matches a rule 
 - CPU_ONLY: `device=` arguments dropped or set to None, which only matter on a GPU; the tests
   (like CI) run on the CPU, so these cannot be killed here.
 
-    python -m scripts.mutation_test             # run, then report (about 1 h on 2 cores)
+    python -m scripts.mutation_test             # run, then report (about 20 min on 2 cores)
     python -m scripts.mutation_test --report    # report the last run only
     python -m scripts.mutation_test --survivors # also print each counted survivor's diff
 

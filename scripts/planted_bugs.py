@@ -7,7 +7,7 @@ working tree is never edited), the matching test files run with `-x`, and the bu
 caught when pytest fails. Exits 1 if any bug survives, 2 if a bug no longer applies (its
 `old` text is not found exactly once: the table must follow the code).
 
-    python -m scripts.planted_bugs            # all bugs (about 3 minutes on 2 cores)
+    python -m scripts.planted_bugs            # all bugs (about 5 minutes on 2 cores)
     python -m scripts.planted_bugs --only mmd # those whose name contains "mmd"
 """
 
