@@ -60,6 +60,22 @@ def fixed(value, decimals: int = 3) -> str:
     return "--" if value is None else f"{float(value):.{decimals}f}"
 
 
+def meansd(stat: dict) -> str:
+    """{"mean", "sd", "n"} over seeds as LaTeX: "$m \\pm s$" with s to 2 significant digits and m
+    to the same decimal place; "$m$ (1 seed)" when there is one seed (no "± 0" that would read as
+    an exact value); "$m \\pm 0$" when several seeds agree exactly."""
+    mean, sd, n = float(stat["mean"]), float(stat["sd"]), int(stat["n"])
+    if n == 1:
+        return rf"${num(mean, 4)}$ (1 seed)"
+    if sd == 0:
+        return rf"${num(mean, 4)} \pm 0$"
+    decimals = 1 - math.floor(math.log10(sd))
+    if decimals > 6:  # tiny spreads: significant digits, scientific where num() uses it
+        return rf"${num(mean, 3)} \pm {num(sd, 2)}$"
+    decimals = max(decimals, 0)
+    return rf"${mean:.{decimals}f} \pm {sd:.{decimals}f}$"
+
+
 def percent(value, decimals: int = 1) -> str:
     return rf"{100 * float(value):.{decimals}f}\%"
 
@@ -89,7 +105,13 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        tex=tex, num=num, fixed=fixed, percent=percent, flatten=flatten, log2=math.log2
+        tex=tex,
+        num=num,
+        fixed=fixed,
+        meansd=meansd,
+        percent=percent,
+        flatten=flatten,
+        log2=math.log2,
     )
     return env
 

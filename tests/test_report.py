@@ -1,6 +1,6 @@
 """Report rendering: LaTeX-safe text, number formatting, sections discovered by file name."""
 
-from report.render import fixed, flatten, num, percent, render, sections, tex
+from report.render import fixed, flatten, meansd, num, percent, render, sections, tex
 
 
 def test_tex_escapes_specials():
@@ -48,3 +48,16 @@ def test_sections_in_file_name_order_and_missing_stages_skipped():
     assert r"\section{SDE primer}" not in source  # no primer metrics, no primer section
     assert r"\texttt{name} & \texttt{a\_b}" in source
     assert source.rstrip().endswith(r"\end{document}")
+
+
+def test_mean_and_sd_share_their_decimals_and_one_seed_is_said():
+    """The sd to 2 significant digits, the mean to the same decimal place; one seed is named,
+    never printed as "± 0"; several identical seeds are "± 0"."""
+    assert meansd({"mean": -2.115997, "sd": 0.000421, "n": 3}) == r"$-2.11600 \pm 0.00042$"
+    assert meansd({"mean": -2.1, "sd": 3.4, "n": 3}) == r"$-2.1 \pm 3.4$"
+    assert meansd({"mean": 123.4, "sd": 45.6, "n": 2}) == r"$123 \pm 46$"
+    assert meansd({"mean": 7.3e-4, "sd": 1.2e-4, "n": 3}) == r"$0.00073 \pm 0.00012$"
+    assert meansd({"mean": -2.1186704, "sd": 0.0, "n": 1}) == "$-2.119$ (1 seed)"
+    assert meansd({"mean": -2.12, "sd": 0.0, "n": 3}) == r"$-2.12 \pm 0$"
+    tiny = meansd({"mean": 1e-9, "sd": 2e-10, "n": 3})
+    assert tiny == r"$1.00 \times 10^{-9} \pm 2.0 \times 10^{-10}$"
