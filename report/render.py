@@ -16,6 +16,8 @@ from pathlib import Path
 
 import jinja2
 
+from lib.metrics.over_seeds import compare_over_seeds
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 _TEX_SPECIALS = {
@@ -76,6 +78,25 @@ def meansd(stat: dict) -> str:
     return rf"${mean:.{decimals}f} \pm {sd:.{decimals}f}$"
 
 
+def verdict_text(comparison: dict, a: str, b: str, better: str, level: float = 0.95) -> str:
+    """A `compare_over_seeds` result as text: the difference, its interval, and "a better than
+    b" (or the reverse) only when the interval excludes 0 on one side; `better` is the verdict
+    ("lower" or "higher") that favours a. Otherwise "not resolved" with the reason."""
+    if better not in ("lower", "higher"):
+        raise ValueError(f"better must be 'lower' or 'higher', got {better!r}")
+    d = f"${num(comparison['difference'], 2)}$"
+    if comparison["ci_low"] is None:
+        return f"{d}: not resolved ({comparison['reason']})"
+    interval = (
+        rf"{d} ({100 * level:g}\% Welch interval over seeds "
+        rf"[${num(comparison['ci_low'], 2)}$, ${num(comparison['ci_high'], 2)}$])"
+    )
+    if comparison["verdict"] == "not resolved":
+        return f"{interval}: not resolved"
+    winner, loser = (a, b) if comparison["verdict"] == better else (b, a)
+    return f"{interval}: {winner} better than {loser}"
+
+
 def percent(value, decimals: int = 1) -> str:
     return rf"{100 * float(value):.{decimals}f}\%"
 
@@ -109,6 +130,8 @@ def environment() -> jinja2.Environment:
         num=num,
         fixed=fixed,
         meansd=meansd,
+        compare_seeds=compare_over_seeds,
+        verdict_text=verdict_text,
         percent=percent,
         flatten=flatten,
         log2=math.log2,

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+OWN = ("lib", "report")  # packages whose imports are followed; only lib/ files become deps
 
 
 def _module_file(dotted: str) -> Path | None:
@@ -26,12 +27,13 @@ def _module_file(dotted: str) -> Path | None:
 
 
 def _imports(path: Path) -> set[str]:
-    """Dotted lib modules one file imports (`from lib.x import y` adds lib.x.y if a module)."""
+    """Dotted modules of this repository (lib, and report, whose lib imports count too) one file
+    imports (`from lib.x import y` adds lib.x.y if a module)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("lib"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lib"):
+            found.update(a.name for a in node.names if a.name.startswith(OWN))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(OWN):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
     modules = set()
@@ -60,7 +62,11 @@ def lib_deps(stage: str) -> list[str]:
             if f is not None and f not in seen:
                 seen.add(f)
                 todo.append(f)
-    return sorted(str(f.relative_to(ROOT)) for f in seen if f.read_text().strip())
+    return sorted(
+        str(f.relative_to(ROOT))
+        for f in seen
+        if f.read_text().strip() and f.relative_to(ROOT).parts[0] == "lib"
+    )
 
 
 def declared(dvc_yaml: dict, stage: str) -> list[str]:

@@ -1,6 +1,18 @@
 """Report rendering: LaTeX-safe text, number formatting, sections discovered by file name."""
 
-from report.render import fixed, flatten, meansd, num, percent, render, sections, tex
+import pytest
+
+from report.render import (
+    fixed,
+    flatten,
+    meansd,
+    num,
+    percent,
+    render,
+    sections,
+    tex,
+    verdict_text,
+)
 
 
 def test_tex_escapes_specials():
@@ -61,3 +73,18 @@ def test_mean_and_sd_share_their_decimals_and_one_seed_is_said():
     assert meansd({"mean": -2.12, "sd": 0.0, "n": 3}) == r"$-2.12 \pm 0$"
     tiny = meansd({"mean": 1e-9, "sd": 2e-10, "n": 3})
     assert tiny == r"$1.00 \times 10^{-9} \pm 2.0 \times 10^{-10}$"
+
+
+def test_a_winner_is_named_only_when_the_interval_excludes_zero():
+    resolved = {"difference": -0.5, "ci_low": -0.9, "ci_high": -0.1, "verdict": "lower"}
+    text = verdict_text(resolved, "A", "B", better="lower")
+    assert text.endswith("A better than B") and "[$-0.9$, $-0.1$]" in text
+    assert verdict_text(resolved, "A", "B", better="higher").endswith("B better than A")
+    unresolved = {**resolved, "ci_high": 0.2, "verdict": "not resolved"}
+    assert verdict_text(unresolved, "A", "B", "lower").endswith(": not resolved")
+    one_seed = {"difference": 0.01, "ci_low": None, "ci_high": None, "verdict": "not resolved"}
+    assert verdict_text({**one_seed, "reason": "1 seed"}, "A", "B", "lower") == (
+        "$0.01$: not resolved (1 seed)"
+    )
+    with pytest.raises(ValueError, match="better must be"):
+        verdict_text(resolved, "A", "B", "smaller")
