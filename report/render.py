@@ -69,13 +69,20 @@ def meansd(stat: dict) -> str:
     mean, sd, n = float(stat["mean"]), float(stat["sd"]), int(stat["n"])
     if n == 1:
         return rf"${num(mean, 4)}$ (1 seed)"
-    if sd == 0:
-        return rf"${num(mean, 4)} \pm 0$"
-    decimals = 1 - math.floor(math.log10(sd))
+    return pm(mean, sd)
+
+
+def pm(value, spread) -> str:
+    """ "$v \\pm s$": s to 2 significant digits and v to the same decimal place (s = 0: v to 4
+    significant digits)."""
+    value, spread = float(value), float(spread)
+    if spread == 0:
+        return rf"${num(value, 4)} \pm 0$"
+    decimals = 1 - math.floor(math.log10(abs(spread)))
     if decimals > 6:  # tiny spreads: significant digits, scientific where num() uses it
-        return rf"${num(mean, 3)} \pm {num(sd, 2)}$"
+        return rf"${num(value, 3)} \pm {num(spread, 2)}$"
     decimals = max(decimals, 0)
-    return rf"${mean:.{decimals}f} \pm {sd:.{decimals}f}$"
+    return rf"${value:.{decimals}f} \pm {abs(spread):.{decimals}f}$"
 
 
 def verdict_text(comparison: dict, a: str, b: str, better: str, level: float = 0.95) -> str:
@@ -130,6 +137,7 @@ def environment() -> jinja2.Environment:
         num=num,
         fixed=fixed,
         meansd=meansd,
+        pm=pm,
         compare_seeds=compare_over_seeds,
         verdict_text=verdict_text,
         percent=percent,

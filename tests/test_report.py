@@ -8,6 +8,7 @@ from report.render import (
     meansd,
     num,
     percent,
+    pm,
     render,
     sections,
     tex,
@@ -88,3 +89,10 @@ def test_a_winner_is_named_only_when_the_interval_excludes_zero():
     )
     with pytest.raises(ValueError, match="better must be"):
         verdict_text(resolved, "A", "B", "smaller")
+
+
+def test_value_plus_minus_standard_error():
+    assert pm(0.33212, 0.83489) == r"$0.33 \pm 0.83$"
+    assert pm(1.9154, 0.02779) == r"$1.915 \pm 0.028$"
+    assert pm(-0.36, -0.84) == r"$-0.36 \pm 0.84$"  # a spread is printed positive
+    assert pm(2.5, 0.0) == r"$2.5 \pm 0$"
