@@ -137,19 +137,12 @@ def _diff(name: str, module: str) -> str:
     return get_diff_for_mutant(name, path=module)
 
 
-def _added(diff: str) -> str:
+def _lines(diff: str, sign: str) -> str:
+    """The diff's added ("+") or removed ("-") lines, stripped, without the file headers."""
     return "\n".join(
         line[1:].strip()
         for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++")
-    )
-
-
-def _removed(diff: str) -> str:
-    return "\n".join(
-        line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith("-") and not line.startswith("---")
+        if line.startswith(sign) and not line.startswith(sign * 3)
     )
 
 
@@ -168,7 +161,7 @@ def _without_device(text: str) -> str:
 
 def classify(name: str, diff: str) -> str | None:
     """ "equivalent", "cpu_only" or None (a survivor that counts)."""
-    added, removed = _added(diff), _removed(diff)
+    added, removed = _lines(diff, "+"), _lines(diff, "-")
     for function, text, _ in EQUIVALENT:
         if _function(name) == function and text in added:
             return "equivalent"

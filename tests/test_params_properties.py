@@ -73,6 +73,11 @@ def _refused(stage, path, value) -> str:
     return str(info.value)
 
 
+def _assert_refused_by_name(stage, path, value) -> None:
+    msg = _refused(stage, path, value)
+    assert f"{_dotted(stage, path)} = {value!r}:" in msg, msg
+
+
 def test_the_walk_finds_every_stage_and_the_known_counts():
     """Guards the strategies below against an empty or partial walk."""
     assert {stage for stage, _ in MAPPINGS} == set(stages())
@@ -106,9 +111,7 @@ def bad_numbers(draw):
 @SETTINGS
 @given(bad_numbers())
 def test_bad_numeric_value_is_refused_by_name(case):
-    stage, path, value = case
-    msg = _refused(stage, path, value)
-    assert f"{_dotted(stage, path)} = {value!r}:" in msg, msg
+    _assert_refused_by_name(*case)
 
 
 COUNT_LEAVES = [(stage, path) for stage, path in NUMERIC_LEAVES if _name(path).startswith("n_")]
@@ -125,9 +128,7 @@ def bad_counts(draw):
 @SETTINGS
 @given(bad_counts())
 def test_non_positive_count_is_refused_by_name(case):
-    stage, path, value = case
-    msg = _refused(stage, path, value)
-    assert f"{_dotted(stage, path)} = {value!r}:" in msg, msg
+    _assert_refused_by_name(*case)
 
 
 @SETTINGS

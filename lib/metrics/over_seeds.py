@@ -12,8 +12,6 @@ import math
 
 import scipy.stats
 
-VERDICTS = ("lower", "higher", "not resolved")
-
 
 def compare_over_seeds(a: dict, b: dict, level: float = 0.95) -> dict:
     """mean_a - mean_b with its Welch interval and a verdict: "lower" / "higher" when the
