@@ -67,11 +67,22 @@ def main(p, device, out):
         "langevin": {
             "ks": lv.ks[-1].item(),
             "ks_exact_sample": lv.ks_floor,
+            "ks_exact_sample_sd": lv.ks_floor_draws.std().item(),
+            "ks_exact_share_below": _share_below(lv.ks_floor_draws, lv.ks[-1]),
             "energy_distance": lv.energy[-1].item(),
             "energy_distance_exact_sample": lv.energy_floor,
+            "energy_distance_exact_sample_sd": lv.energy_floor_draws.std().item(),
+            "energy_distance_exact_share_below": _share_below(lv.energy_floor_draws, lv.energy[-1]),
+            "n_exact_draws": len(lv.ks_floor_draws),
             "ks_at_start": lv.ks[0].item(),
         },
     }
+
+
+def _share_below(draws, value) -> float:
+    """The share of exact samples' distances below the Langevin particles' (0.5: typical of an
+    exact sample; near 1: further from the target than exact samples get)."""
+    return (draws < value).double().mean().item()
 
 
 def _variance_metrics(r) -> dict:

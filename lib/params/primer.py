@@ -38,6 +38,7 @@ class LangevinParams(Section):
     n_steps: PositiveInt
     n_particles: Annotated[int, Field(ge=100)]
     n_snapshots: Annotated[int, Field(ge=2)]
+    n_exact_draws: Annotated[int, Field(ge=2)] = 50  # exact samples that give the floor's spread
 
     @model_validator(mode="after")
     def _same_lengths(self):

@@ -109,7 +109,39 @@ def test_langevin_moves_particles_to_the_target():
     assert run.energy[-1] < run.energy[0] / 100
     assert 0 < run.ks_floor < 0.07
     assert abs(run.energy_floor) < 0.02
+    assert run.ks_floor_draws.shape == run.energy_floor_draws.shape == (50,)
     # both modes are populated about equally, and particles sit near +-2
     final = run.snapshots[-1]
     assert abs((final > 0).float().mean().item() - 0.5) < 0.08
     assert final.abs().mean().item() == pytest.approx(2.0, abs=0.25)
+
+
+def test_langevin_floors_match_the_known_means_of_exact_samples():
+    """For N(0, 1): n exact draws have mean KS distance sqrt(pi/2) ln 2 / sqrt(n) (Kolmogorov's
+    law), and the energy distance to the target is unbiased, so exact samples average 0."""
+    n, draws = 500, 400
+    p = LangevinParams(
+        means=[0.0],
+        stds=[1.0],
+        weights=[1.0],
+        sigma=1.0,
+        x0=0.0,
+        t_end=0.1,
+        n_steps=2,
+        n_particles=n,
+        n_snapshots=2,
+        n_exact_draws=draws,
+    )
+    run = langevin(p, CPU, torch.Generator().manual_seed(3))
+    assert run.ks_floor_draws.shape == run.energy_floor_draws.shape == (draws,)
+    assert run.ks_floor == pytest.approx(run.ks_floor_draws.mean().item())
+    ks_mean = math.sqrt(math.pi / 2) * math.log(2) / math.sqrt(n)
+    ks_se = 0.2603 / math.sqrt(n * draws)  # the Kolmogorov law's sd is 0.2603 / sqrt(n)
+    assert run.ks_floor == pytest.approx(ks_mean, abs=4 * ks_se + 0.001)  # + the finite-n bias
+    energy_se = run.energy_floor_draws.std().item() / math.sqrt(draws)
+    assert abs(run.energy_floor) < 4 * energy_se
+    assert (run.energy_floor_draws < 0).any()  # unbiased, so some exact samples score below 0
+    # all particles still at x0 = 0: a point mass's distance, 2 E|Z| - E|Z - Z'|
+    assert run.energy[0].item() == pytest.approx(
+        4 / math.sqrt(2 * math.pi) - 2 / math.sqrt(math.pi)
+    )
