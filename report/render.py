@@ -15,8 +15,10 @@ import subprocess
 from pathlib import Path
 
 import jinja2
+import torch
 
-from lib.metrics.over_seeds import compare_over_seeds
+from lib.metrics.over_seeds import compare_over_seeds, compare_to_value
+from lib.paths.schedules import make_schedule
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -104,6 +106,31 @@ def verdict_text(comparison: dict, a: str, b: str, better: str, level: float = 0
     return f"{interval}: {winner} better than {loser}"
 
 
+def gap_text(comparison: dict, reference: str, unit: str = "", level: float = 0.95) -> str:
+    """A `compare_to_value` result as text: the gap to `reference`, its t interval over seeds, and
+    "below" / "above" the reference only when the interval excludes 0, else "not resolved"."""
+    unit = f" {unit}" if unit else ""
+    d = f"${num(comparison['difference'], 2)}${unit}"
+    if comparison["ci_low"] is None:
+        return f"{d}: not resolved from {reference} ({comparison['reason']})"
+    interval = (
+        rf"{d} ({100 * level:g}\% t interval over seeds "
+        rf"[${num(comparison['ci_low'], 2)}$, ${num(comparison['ci_high'], 2)}$])"
+    )
+    if comparison["verdict"] == "not resolved":
+        return f"{interval}: not resolved from {reference}"
+    side = "below" if comparison["verdict"] == "lower" else "above"
+    return f"{interval}: {side} {reference}"
+
+
+def snr(schedule: str, t: float) -> float:
+    """The signal-to-noise ratio alpha_t / sigma_t of a named schedule (inf where sigma_t = 0)."""
+    tt = torch.tensor([float(t)], dtype=torch.float64)
+    s = make_schedule(schedule)
+    alpha, sigma = s.alpha(tt).item(), s.sigma(tt).item()
+    return math.inf if sigma == 0 else alpha / sigma
+
+
 def percent(value, decimals: int = 1) -> str:
     return rf"{100 * float(value):.{decimals}f}\%"
 
@@ -139,6 +166,9 @@ def environment() -> jinja2.Environment:
         meansd=meansd,
         pm=pm,
         compare_seeds=compare_over_seeds,
+        compare_value=compare_to_value,
+        gap_text=gap_text,
+        snr=snr,
         verdict_text=verdict_text,
         percent=percent,
         flatten=flatten,

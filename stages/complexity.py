@@ -36,6 +36,7 @@ def main(p, device, out):
     gen = seeded_generator(p.seed + 1, device)
     elbo_s = best_time(lambda: elbo(sde, y, 1, gen).mean(), p.repeats, device)
     elbo_grad_s = best_time(lambda: elbo(sde, y, 1, gen).mean().backward(), p.repeats, device)
+    eval_elbo_s = best_time(lambda: elbo(sde, y, p.elbo_eval_draws, gen).mean(), p.repeats, device)
     write_csv(out / "plots" / "cost_vs_steps.csv", rows)
     complexity_plots.cost_vs_steps(rows, elbo_s, elbo_grad_s, out / "figures" / "cost_vs_steps.png")
 
@@ -53,7 +54,12 @@ def main(p, device, out):
         "batch_size": p.batch_size,
         "max_T": max(p.n_steps),
         "cnf": per_method,
-        "sde_elbo": {"elbo_s": elbo_s, "gradient_s": elbo_grad_s},
+        "sde_elbo": {
+            "elbo_s": elbo_s,
+            "gradient_s": elbo_grad_s,
+            "eval_draws": p.elbo_eval_draws,
+            "eval_elbo_s": eval_elbo_s,
+        },
     }
 
 

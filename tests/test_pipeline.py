@@ -72,7 +72,13 @@ TINY = {
             "n_density_samples": 200,
         },
     },
-    "complexity": {"n_steps": [2, 4], "methods": ["euler"], "batch_size": 16, "repeats": 1},
+    "complexity": {
+        "n_steps": [2, 4],
+        "methods": ["euler"],
+        "batch_size": 16,
+        "repeats": 1,
+        "elbo_eval_draws": 2,
+    },
     "flow2d": {
         "seeds": [0, 1],
         "network": {"hidden": [16, 16]},

@@ -4,6 +4,8 @@ The difference of means gets a Welch t interval, sqrt(sd_a^2 / n_a + sd_b^2 / n_
 Welch–Satterthwaite degrees of freedom. Runs that share their seeds (one trained model scored
 two ways) are positively correlated, so this interval is wider than a paired one: a verdict it
 resolves holds a fortiori. A side with one seed has no spread to compare: "not resolved".
+`compare_to_value` sets one result against a fixed number (a truth computed on the same test
+points): a one-sample t interval.
 """
 
 from __future__ import annotations
@@ -37,3 +39,9 @@ def compare_over_seeds(a: dict, b: dict, level: float = 0.95) -> dict:
     verdict = "lower" if high < 0 else "higher" if low > 0 else "not resolved"
     reason = "interval includes 0" if verdict == "not resolved" else ""
     return {**out, "ci_low": low, "ci_high": high, "dof": dof, "verdict": verdict, "reason": reason}
+
+
+def compare_to_value(a: dict, value: float, level: float = 0.95) -> dict:
+    """mean_a - value with the one-sample t interval over a's seeds (n_a - 1 degrees of freedom)
+    and the verdict of `compare_over_seeds`: a fixed number has no spread of its own."""
+    return compare_over_seeds(a, {"mean": float(value), "sd": 0.0, "n": 2}, level)

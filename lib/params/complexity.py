@@ -17,6 +17,7 @@ class ComplexityParams(Section):
     batch_size: PositiveInt
     hidden: list[PositiveInt] = Field(min_length=1)
     repeats: PositiveInt
+    elbo_eval_draws: PositiveInt  # draws per point of the test ELBO (sde_fit.eval.n_samples)
 
 
 SCHEMA = ComplexityParams

@@ -5,7 +5,7 @@ import math
 import pytest
 import scipy.stats
 
-from lib.metrics.over_seeds import compare_over_seeds
+from lib.metrics.over_seeds import compare_over_seeds, compare_to_value
 
 
 def test_welch_interval_by_hand():
@@ -46,3 +46,17 @@ def test_bad_input_is_named():
         ValueError, match=r"b must have mean, sd and n over seeds, got keys \['mean'\]"
     ):
         compare_over_seeds({"mean": 0, "sd": 0, "n": 2}, {"mean": 0})
+
+
+def test_against_a_fixed_value_is_the_one_sample_t_interval():
+    a = {"mean": -2.12, "sd": 0.0075, "n": 3}
+    c = compare_to_value(a, -2.1153)
+    half = scipy.stats.t.ppf(0.975, 2) * 0.0075 / math.sqrt(3)
+    assert c["difference"] == pytest.approx(-2.12 + 2.1153)
+    assert c["ci_low"] == pytest.approx(c["difference"] - half)
+    assert c["ci_high"] == pytest.approx(c["difference"] + half)
+    assert c["dof"] == pytest.approx(2)
+    assert c["verdict"] == "not resolved"  # a 0.0047 gap within a seed sd of 0.0075
+    far = compare_to_value({"mean": -2.2, "sd": 0.0075, "n": 3}, -2.1153)
+    assert far["verdict"] == "lower"
+    assert compare_to_value({"mean": -2.2, "sd": 0.0, "n": 1}, -2.0)["reason"] == "1 seed"
