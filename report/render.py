@@ -123,6 +123,20 @@ def gap_text(comparison: dict, reference: str, unit: str = "", level: float = 0.
     return f"{interval}: {side} {reference}"
 
 
+def verdict_word(comparison: dict, lower: str, higher: str) -> str:
+    """A comparison's verdict in one phrase: `lower` / `higher` when its interval excludes 0 on
+    that side, else "not resolved" (with the reason when no interval could be formed)."""
+    verdict = comparison["verdict"]
+    if verdict == "lower":
+        return lower
+    if verdict == "higher":
+        return higher
+    reason = comparison.get("reason")
+    if reason and reason != "interval includes 0":
+        return f"not resolved ({reason})"
+    return "not resolved"
+
+
 def snr(schedule: str, t: float) -> float:
     """The signal-to-noise ratio alpha_t / sigma_t of a named schedule (inf where sigma_t = 0)."""
     tt = torch.tensor([float(t)], dtype=torch.float64)
@@ -142,6 +156,20 @@ def flatten(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
         name = f"{prefix}.{key}" if prefix else str(key)
         rows += flatten(value, name) if isinstance(value, dict) else [(name, value)]
     return rows
+
+
+def compact_params(tree: dict) -> list[tuple[str, str]]:
+    """A stage's params as (key, short text) rows: one row per top-level key, nested mappings
+    inline as "k: v" pairs, lists comma-joined, None values left out."""
+
+    def text(value) -> str:
+        if isinstance(value, dict):
+            return "; ".join(f"{k}: {text(v)}" for k, v in value.items() if v is not None)
+        if isinstance(value, list | tuple):
+            return "[" + ", ".join(text(v) for v in value) + "]"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    return [(str(k), text(v)) for k, v in tree.items() if v is not None]
 
 
 def environment() -> jinja2.Environment:
@@ -169,9 +197,11 @@ def environment() -> jinja2.Environment:
         compare_value=compare_to_value,
         gap_text=gap_text,
         snr=snr,
+        verdict_word=verdict_word,
         verdict_text=verdict_text,
         percent=percent,
         flatten=flatten,
+        compact_params=compact_params,
         log2=math.log2,
     )
     return env

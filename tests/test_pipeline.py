@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.test_report import assert_claims_follow_their_intervals
+
 ROOT = Path(__file__).resolve().parents[1]
 COPY = ["lib", "stages", "report", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore"]
 
@@ -232,6 +234,7 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     assert "1D likelihood models" in tex and "CNF rk4" in tex
     assert "2D flow matching" in tex and "Image models" in tex
     assert "Bits per dimension" in tex and "class-to-class" in tex and "Headline numbers" in tex
+    assert assert_claims_follow_their_intervals(tex) >= 3  # 1D gaps and CNF vs ELBO, 2 seeds
     assert not list((repo / "checkpoints").glob("*.pt"))  # each removed once its training ends
     headlines = json.loads((repo / "results" / "metrics" / "metrics.json").read_text())
     assert headlines["images"]["n_images"] == 40 and headlines["images"]["n_real"] == 40

@@ -1,10 +1,15 @@
-"""Report rendering: LaTeX-safe text, number formatting, sections discovered by file name."""
+"""Report rendering: LaTeX-safe text, number formatting, sections discovered by file name, and
+verdicts that follow their intervals."""
+
+import re
 
 import pytest
 
 from report.render import (
+    compact_params,
     fixed,
     flatten,
+    gap_text,
     meansd,
     num,
     percent,
@@ -13,7 +18,35 @@ from report.render import (
     sections,
     tex,
     verdict_text,
+    verdict_word,
 )
+
+_NUMBER = r"-?[0-9.]+(?: \\times 10\^\{-?[0-9]+\})?"
+_CLAIM = re.compile(
+    rf"interval over seeds\s+\[\$({_NUMBER})\$, \$({_NUMBER})\$\]\):\s+([^.;]*)"
+)
+
+
+def _value(text: str) -> float:
+    mantissa, _, exponent = text.partition(r" \times 10^{")
+    return float(mantissa) * (10 ** int(exponent.rstrip("}")) if exponent else 1)
+
+
+def interval_claims(tex_source: str) -> list[tuple[float, float, str]]:
+    """Every (low, high, verdict) of a comparison sentence in a rendered report."""
+    return [(_value(a), _value(b), v.strip()) for a, b, v in _CLAIM.findall(tex_source)]
+
+
+def assert_claims_follow_their_intervals(tex_source: str) -> int:
+    """A winner (or "below" / "above") only where the interval excludes 0, "not resolved" only
+    where it includes 0; returns the number of claims checked."""
+    claims = interval_claims(tex_source)
+    for low, high, verdict in claims:
+        includes_zero = low <= 0 <= high
+        named = "better than" in verdict or verdict.startswith(("below", "above"))
+        assert verdict.startswith("not resolved") == includes_zero, (low, high, verdict)
+        assert named != includes_zero, (low, high, verdict)
+    return len(claims)
 
 
 def test_tex_escapes_specials():
@@ -96,3 +129,49 @@ def test_value_plus_minus_standard_error():
     assert pm(1.9154, 0.02779) == r"$1.915 \pm 0.028$"
     assert pm(-0.36, -0.84) == r"$-0.36 \pm 0.84$"  # a spread is printed positive
     assert pm(2.5, 0.0) == r"$2.5 \pm 0$"
+
+
+def test_gap_and_verdict_words_follow_the_interval():
+    below = {"difference": -0.034, "ci_low": -0.057, "ci_high": -0.012, "verdict": "lower"}
+    text = gap_text(below, "the truth", "nats")
+    assert text.endswith(": below the truth") and "[$-0.057$, $-0.012$]" in text
+    inside = {**below, "ci_high": 0.002, "verdict": "not resolved", "reason": "interval includes 0"}
+    assert gap_text(inside, "the truth").endswith(": not resolved from the truth")
+    one = {"difference": 0.1, "ci_low": None, "ci_high": None, "verdict": "not resolved"}
+    assert gap_text({**one, "reason": "1 seed"}, "the floor") == (
+        "$0.1$: not resolved from the floor (1 seed)"
+    )
+    assert verdict_word(below, "lower", "higher") == "lower"
+    assert verdict_word({**below, "verdict": "higher"}, "lower", "higher") == "higher"
+    assert verdict_word(inside, "lower", "higher") == "not resolved"
+    assert verdict_word({**one, "reason": "1 seed"}, "a", "b") == "not resolved (1 seed)"
+
+
+def test_claims_are_checked_against_their_intervals_in_rendered_text():
+    """The checker the end-to-end test runs on the real report: it reads back what the filters
+    write, and it fails on a winner named over an interval that includes 0."""
+    resolved = {"difference": -2e-4, "ci_low": -3.1e-4, "ci_high": -1e-4, "verdict": "lower"}
+    unresolved = {**resolved, "ci_high": 5e-5, "verdict": "not resolved"}
+    good = " ".join(
+        [
+            verdict_text(resolved, "A", "B", "lower") + ".",
+            gap_text(unresolved, "the truth") + ".",
+        ]
+    )
+    assert interval_claims(good) == [
+        (-3.1e-4, -1e-4, "A better than B"),
+        (pytest.approx(-3.1e-4), pytest.approx(5e-5), "not resolved from the truth"),
+    ]
+    assert assert_claims_follow_their_intervals(good) == 2
+    forged = verdict_text(resolved, "A", "B", "lower").replace(
+        r"$-1.0 \times 10^{-4}$", "$0.0002$"
+    )  # a winner named over an interval that includes 0
+    assert interval_claims(forged) == [(-3.1e-4, 0.0002, "A better than B")]
+    with pytest.raises(AssertionError):
+        assert_claims_follow_their_intervals(forged)
+
+
+def test_params_compact_rows_leave_out_none():
+    rows = compact_params({"seed": 0, "ema": None, "unet": {"channels": [32, 64], "x": None}})
+    assert rows == [("seed", "0"), ("unet", "channels: [32, 64]")]
+    assert compact_params({"lr": 0.0003, "on": True}) == [("lr", "0.0003"), ("on", "True")]
