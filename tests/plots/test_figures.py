@@ -121,7 +121,8 @@ def test_langevin_convergence_panels_and_ks_curve(tmp_path, saved):
     t = torch.arange(n_snap, dtype=torch.float32)
     snaps = torch.randn(n_snap, 300, generator=torch.Generator().manual_seed(0))
     ks = torch.logspace(0, -2, n_snap)
-    run = LangevinRun(target, t, snaps, ks, ks.clone(), 0.02, 0.001)
+    draws = torch.full((5,), 0.02)
+    run = LangevinRun(target, t, snaps, ks, ks.clone(), 0.02, 0.001, draws, draws - 0.02)
     primer.langevin_convergence(run, tmp_path / "lv.png")
     assert _is_png(tmp_path / "lv.png")
     axes = saved[0].axes
