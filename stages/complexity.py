@@ -38,7 +38,7 @@ def main(p, device, out):
     elbo_grad_s = best_time(lambda: elbo(sde, y, 1, gen).mean().backward(), p.repeats, device)
     eval_elbo_s = best_time(lambda: elbo(sde, y, p.elbo_eval_draws, gen).mean(), p.repeats, device)
     write_csv(out / "plots" / "cost_vs_steps.csv", rows)
-    complexity_plots.cost_vs_steps(rows, elbo_s, elbo_grad_s, out / "figures" / "cost_vs_steps.png")
+    complexity_plots.cost_vs_steps(rows, elbo_s, elbo_grad_s, out / "figures" / "cost_vs_steps.pdf")
 
     per_method = {}
     for method in p.methods:

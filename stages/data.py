@@ -66,7 +66,7 @@ def main(p, device, out):
         }
     }
 
-    data_plots.datasets_overview(overview_1d, overview_2d, out / "figures" / "datasets.png")
+    data_plots.datasets_overview(overview_1d, overview_2d, out / "figures" / "datasets.pdf")
     data_plots.image_grid(
         images.train.images, images.train.labels, images.n_levels, out / "figures" / "images.png"
     )

@@ -22,7 +22,7 @@ def main(p, device, out):
         )
     figures = out / "figures"
     corruption = study.corruption(p, device)
-    flows_2d_plots.corruption_2d(corruption.rows, p.corruption.times, figures / "corruption.png")
+    flows_2d_plots.corruption_2d(corruption.rows, p.corruption.times, figures / "corruption.pdf")
     runs = map_jobs(study.run_job, study.jobs(p), device)
     for r in runs:
         net = study.network(p.network, device, r.state)
@@ -36,17 +36,17 @@ def main(p, device, out):
     e, floor = p.eval, metrics["floor"]["mmd"]
     f = study.main_figures(p, main_run, main_net, data, device)
     flows_2d_plots.path_vs_generated(
-        f.true_x, f.generated, p.corruption.times, figures / "path_vs_generated.png"
+        f.true_x, f.generated, p.corruption.times, figures / "path_vs_generated.pdf"
     )
     panels_2d.trajectories_2d(
-        {f"{e.plot_method}, {e.plot_n_steps} steps": f.trajectory}, figures / "trajectories.png"
+        {f"{e.plot_method}, {e.plot_n_steps} steps": f.trajectory}, figures / "trajectories.pdf"
     )
     flows_2d_plots.samples_2d(
-        {rf"$\sigma = {sigma:g}$": x for sigma, x in f.sde.items()}, figures / "sde_samples.png"
+        {rf"$\sigma = {sigma:g}$": x for sigma, x in f.sde.items()}, figures / "sde_samples.pdf"
     )
     flows_2d_plots.loss_curves(
         {"flow matching": main_run.loss, "score (noise)": main_run.score.loss},
-        figures / "losses.png",
+        figures / "losses.pdf",
     )
     panels_2d.metric_vs_nfe(
         {
@@ -55,7 +55,7 @@ def main(p, device, out):
         },
         floor,
         "MMD to test",
-        figures / "mmd_vs_nfe.png",
+        figures / "mmd_vs_nfe.pdf",
     )
     sde = list(metrics["sde"].values())
     flows_2d_plots.metric_vs_sigma(
@@ -63,7 +63,7 @@ def main(p, device, out):
         [v["mmd"]["mean"] for v in sde],
         floor,
         "MMD to test",
-        figures / "mmd_vs_sigma.png",
+        figures / "mmd_vs_sigma.pdf",
     )
     return metrics
 

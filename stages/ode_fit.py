@@ -16,19 +16,19 @@ def figures(p, name, splits, field, device, out) -> dict:
     """Density, trajectories and integrator convergence of the main network's first seed."""
     convergence = study.convergence(p, field, splits.test)
     fits_1d_plots.density_fit_1d(
-        name,
+        f"CNF density, {name}",
         splits.train.cpu(),
         make_density(name),
         lambda y: cnf.log_prob(field, y.to(device), p.eval.n_steps, "rk4").cpu(),
-        out / "figures" / f"density_{name}.png",
+        out / "figures" / f"density_{name}.pdf",
     )
     gen = seeded_generator(p.seeds[0], device)
     paths = cnf.sample(field, 40, 1, 100, "rk4", gen, device, return_path=True)
     fits_1d_plots.sample_paths_1d(
-        paths.cpu(), f"CNF trajectories, {name}", out / "figures" / f"paths_{name}.png"
+        paths.cpu(), f"CNF trajectories, {name}", out / "figures" / f"paths_{name}.pdf"
     )
     fits_1d_plots.integrator_convergence(
-        convergence, name, out / "figures" / f"integrators_{name}.png"
+        convergence, name, out / "figures" / f"integrators_{name}.pdf"
     )
     return convergence
 

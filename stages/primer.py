@@ -15,10 +15,10 @@ def main(p, device, out):
     ou_runs = primer.ornstein_uhlenbeck(p.ou, device, gen)
     lv = primer.langevin(p.langevin, device, gen)
 
-    primer_plots.solver_orders(orders, out / "figures" / "solver_orders.png")
-    primer_plots.brownian_paths(bm_runs, out / "figures" / "brownian_paths.png")
-    primer_plots.ou_paths(ou_runs, p.ou.stationary_variance, out / "figures" / "ou_paths.png")
-    primer_plots.langevin_convergence(lv, out / "figures" / "langevin.png")
+    primer_plots.solver_orders(orders, out / "figures" / "solver_orders.pdf")
+    primer_plots.brownian_paths(bm_runs, out / "figures" / "brownian_paths.pdf")
+    primer_plots.ou_paths(ou_runs, p.ou.stationary_variance, out / "figures" / "ou_paths.pdf")
+    primer_plots.langevin_convergence(lv, out / "figures" / "langevin.pdf")
 
     # DVC plots: every run's variance over time, normalised so that theory is one curve shape.
     stride = max(len(bm_runs[0].t) // 100, 1)

@@ -48,9 +48,9 @@ def main(p, device, out):
         stick, calibration_images, k, y.noise_sigmas, torch.Generator().manual_seed(p.seed), y.level
     )
     figures = out / "figures"
-    sampling_plots.kid_vs_nfe(runs, scores, stick.real, figures / "kid_vs_nfe.png", y.level)
+    sampling_plots.kid_vs_nfe(runs, scores, stick.real, figures / "kid_vs_nfe.pdf", y.level)
     sampling_plots.calibration(
-        result["calibration"], result["against_n"], figures / "yardstick.png"
+        result["calibration"], result["against_n"], figures / "yardstick.pdf"
     )
     sampling_plots.write_curves(out / "plots", runs, scores)
     grid = sampling_plots.grids(runs, k, p.grid.n_images, p.grid.nfe, p.sde.n_steps)

@@ -16,17 +16,17 @@ def figures(p, name, splits, model, device, out) -> None:
     """Density (Monte Carlo, simulated) and sample paths of the first seed's model."""
     gen = seeded_generator(p.seeds[0], device)
     fits_1d_plots.density_fit_1d(
-        name,
+        f"SDE density, {name}",
         splits.train.cpu(),
         make_density(name),
         lambda y: sde_elbo.log_density(
             model, y.to(device), p.eval.n_density_samples, p.eval.n_sde_steps, gen
         ).cpu(),
-        out / "figures" / f"density_{name}.png",
+        out / "figures" / f"density_{name}.pdf",
     )
     paths = sde_elbo.sample_paths(model, 40, p.eval.n_sde_steps, gen)
     fits_1d_plots.sample_paths_1d(
-        paths.cpu(), f"SDE sample paths, {name}", out / "figures" / f"paths_{name}.png"
+        paths.cpu(), f"SDE sample paths, {name}", out / "figures" / f"paths_{name}.pdf"
     )
 
 

@@ -25,14 +25,14 @@ def main(p, device, out):
             {c: (p.sweep_n_steps, v) for c, v in pair.mmd.items()},
             pair.floor_mmd,
             "MMD to target",
-            figures / f"{pair.key}_mmd.png",
+            figures / f"{pair.key}_mmd.pdf",
         )
     panels = {
         f"{pair.source} to {pair.target}\n{c}": path
         for pair in pairs
         for c, path in pair.paths.items()
     }
-    panels_2d.trajectories_2d(panels, figures / "transport.png")
+    panels_2d.trajectories_2d(panels, figures / "transport.pdf")
     return {"pairs": {pair.key: pair.metrics for pair in pairs}}
 
 

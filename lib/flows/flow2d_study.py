@@ -55,7 +55,7 @@ class FlowRun:
 @dataclass(frozen=True)
 class Corruption:
     rows: dict[str, list[np.ndarray]]  # schedule -> x_t (n_points, 2) at each corruption time
-    structure_left: dict  # schedule -> t -> energy(x_t, noise) / energy(z, noise)
+    structure_left: dict  # schedule -> t -> the standardized x_t's energy distance to noise / z's
 
 
 @dataclass(frozen=True)
@@ -181,21 +181,38 @@ def score_run(p: Section, path, velocity, data: ToySplits, x0, gen) -> ScoreRun:
     return ScoreRun(loss=fit.train_loss, sde=sde, state=net.state_dict())
 
 
+def _standardized(x: torch.Tensor) -> torch.Tensor:
+    """(n, d) points shifted to mean 0 and scaled to unit root-mean-square per coordinate."""
+    centred = x - x.mean(dim=0)
+    return centred / centred.pow(2).mean().sqrt()
+
+
 def corruption(p: Section, device) -> Corruption:
-    """The same data points corrupted along each schedule's path at the chosen times, and the
-    structure left: energy distance of x_t to fresh noise over that of the data (1 at t = 1)."""
+    """The same training points corrupted along each schedule's path at the chosen times, and the
+    structure left at each (`corrupt`)."""
     c = p.corruption
     gen = seeded_generator(p.seeds[0], device)
     z = splits(p.dataset, device).train[: c.n_points]
     eps, noise = torch.randn((2, *z.shape), generator=gen, device=device)
+    return corrupt(z, eps, noise, c.schedules, c.times)
+
+
+def corrupt(z, eps, noise, schedules: list[str], times: list[float]) -> Corruption:
+    """x_t = alpha_t z + sigma_t eps under each named schedule at `times`, and the structure left:
+    the energy distance of the standardized x_t (mean 0, unit rms per coordinate) to the noise
+    sample, over that of the standardized data (0 at t = 0 up to the sample's noise, 1 at t = 1).
+    Standardizing removes x_t's overall scale, which differs between schedules
+    (alpha_t^2 Var z + sigma_t^2), so the measure compares schedules at the same t: two schedules
+    with the same alpha_t / sigma_t at t score the same."""
+    scale = energy_distance(_standardized(z), noise)
     rows, left = {}, {}
-    for name in c.schedules:
+    for name in schedules:
         path = GaussianPath(make_schedule(name))
-        xs = [path.sample(z, t, eps).x_t for t in c.times]
+        xs = [path.sample(z, t, eps).x_t for t in times]
         rows[name] = [x.cpu().numpy() for x in xs]
-        scale = energy_distance(z, noise)
         left[name] = {
-            value_key("t", t): energy_distance(x, noise) / scale for t, x in zip(c.times, xs)
+            value_key("t", t): energy_distance(_standardized(x), noise) / scale
+            for t, x in zip(times, xs)
         }
     return Corruption(rows, left)
 

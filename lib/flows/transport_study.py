@@ -4,6 +4,7 @@ the straightness of the learned paths. One job per pair, coupling and seed."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from lib.infra import layout
 from lib.infra.device import get_device
 from lib.infra.stage import seeded_generator, value_key
 from lib.metrics.distances import mean_sd, mmd_rbf
+from lib.metrics.sample_quality import Estimate
 from lib.nets.mlp import MLP
 from lib.params import Section
 from lib.paths.gaussian import GaussianPath
@@ -39,6 +41,7 @@ class TransportRun:
     loss: list[float]
     mmd: list[float]  # to the target's test set, per Euler step count of params.sweep_n_steps
     straightness: float
+    straightness_points: torch.Tensor  # (n_samples,) per test source point, on the CPU
     path: torch.Tensor  # (n_steps + 1, n_plot, 2) Euler trajectories, on the CPU
 
 
@@ -92,8 +95,22 @@ def run_job(job: TransportJob) -> TransportRun:
         loss=fit.train_loss,
         mmd=[mmd_rbf(samplers.ode_sample(net, x0, n, "euler"), ref) for n in p.sweep_n_steps],
         straightness=samplers.straightness(fine).item(),
+        straightness_points=samplers.straightness_per_point(fine).cpu(),
         path=fine[:, : p.n_plot].cpu(),
     )
+
+
+def paired_difference(a: list[TransportRun], b: list[TransportRun], level: float = 0.95) -> dict:
+    """Straightness of a minus b over the same test source points (first seed of each): the mean
+    of the per-point differences with its standard error and t interval, and "lower" / "higher"
+    when the interval excludes 0, else "not resolved". Pairing by point removes the spread of
+    the points themselves; the seeds' spread is not in it."""
+    d = (a[0].straightness_points - b[0].straightness_points).double()
+    n = len(d)
+    estimate = Estimate(d.mean().item(), d.std().item() / math.sqrt(n), n - 1)
+    low, high = estimate.interval(level)
+    verdict = "lower" if high < 0 else "higher" if low > 0 else "not resolved"
+    return {**estimate.to_dict(level), "n_points": n, "verdict": verdict}
 
 
 def summarise(p: Section, runs: list[TransportRun], device) -> list[PairSummary]:
@@ -112,6 +129,11 @@ def summarise(p: Section, runs: list[TransportRun], device) -> list[PairSummary]
                 "straightness": mean_sd([r.straightness for r in rs]),
             }
             paths[coupling] = rs[0].path.numpy()
+        if {"independent", "minibatch_ot"} <= set(p.couplings):
+            metrics["ot_minus_independent_straightness"] = paired_difference(
+                [r for r in own if r.job.coupling == "minibatch_ot"],
+                [r for r in own if r.job.coupling == "independent"],
+            )
         ref = load_splits(layout.toy_data(2, target), device)
         floor = mmd_rbf(ref.val[: p.n_samples], ref.test[: p.n_samples])
         metrics["floor_mmd"] = floor

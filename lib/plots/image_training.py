@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from lib.plots.figure import save
+from lib.plots.figure import HALF, save_pixels, tile, to_ink
 
 
-def image_corruption(rows: np.ndarray, times: list[float], path: Path) -> None:
+def image_corruption(rows: np.ndarray, times: list[float], path: Path, width: float = HALF) -> None:
     """rows (n_images, n_times, C, H, W) in the model's scale [-1, 1]: one image per row, its
-    corrupted versions x_t along the columns."""
+    corrupted versions x_t at `times` along the columns (named in the caption), as a pixel-exact
+    PNG `width` inches wide; values outside [-1, 1] are clipped."""
     n, m = rows.shape[:2]
-    fig, axes = plt.subplots(n, m, figsize=(0.9 * m, 0.9 * n), squeeze=False)
-    for i in range(n):
-        for j in range(m):
-            img = np.clip((rows[i, j].transpose(1, 2, 0) + 1) / 2, 0, 1)
-            ax = axes[i, j]
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray_r", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(f"t = {times[j]:g}")
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
-    save(fig, path)
+    if m != len(times):
+        raise ValueError(f"{m} columns of images for {len(times)} times {times}")
+    cells = to_ink((rows.reshape(n * m, *rows.shape[2:]) + 1) / 2)
+    save_pixels(tile(cells, m), path, width)

@@ -5,29 +5,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
-
-from lib.images.classifier import to_model_scale  # noqa: E402
-from lib.images.sampling import Run  # noqa: E402
-from lib.infra.io import write_csv  # noqa: E402
-from lib.infra.stage import value_key  # noqa: E402
-from lib.metrics.yardstick import Score  # noqa: E402
-from lib.plots.figure import save  # noqa: E402
+from lib.images.classifier import to_model_scale
+from lib.images.sampling import Run
+from lib.infra.io import write_csv
+from lib.infra.stage import value_key
+from lib.metrics.yardstick import Score
+from lib.plots.figure import FULL, legend_below, save, save_pixels, tile, to_ink
 
 STYLES = ["-", "--", ":", "-."]
+HATCHES = ["", "//", "\\\\", "xx"]  # real-vs-real bands, one per schedule
 KID_UNIT = 1e3  # KIDs are drawn x 10^3
+IMAGE_IN = 0.2  # printed width of one image of a sample grid (in)
+PANEL_GAP = 4  # pixels between the mosaics of a sample grid (1 between images)
 
 
-def _plain_log_ticks(axis, values) -> None:
-    """Tick labels of a log axis at `values`, printed as plain numbers (no minor labels)."""
+def _plain_log_ticks(axis, values, min_decades: float = 0.09) -> None:
+    """Ticks of a log axis at `values`, labelled as plain numbers where at least `min_decades`
+    from the previous label (no overlapping labels), unlabelled elsewhere."""
+    ticks, labelled = sorted(set(values)), []
+    for v in ticks:
+        if not labelled or np.log10(v / labelled[-1]) >= min_decades:
+            labelled.append(v)
     axis.set_major_formatter(ScalarFormatter())
     axis.set_minor_formatter(NullFormatter())
-    axis.set_ticks(sorted(set(values)))
+    axis.set_ticks(ticks, [f"{v:g}" if v in labelled else "" for v in ticks])
+
+
+def _pad_ylim(ax, low: float, high: float, pad: float = 0.06) -> None:
+    """y limits around [low, high], widened by `pad` of the span in the axis' own scale."""
+    forward = ax.yaxis.get_transform()
+    a, b = forward.transform([low, high])
+    ax.set_ylim(*forward.inverted().transform([a - pad * (b - a), b + pad * (b - a)]))
 
 
 def _curve_name(run: Run) -> str:
@@ -69,14 +83,15 @@ def kid_vs_nfe(
 ) -> None:
     """Left: KID minus the exact ODE solution's KID of the same schedule, paired (same noise),
     with its interval as error bars, against function evaluations: one colour per sampler (the
-    SDE per sigma), one line style per schedule; 0 is "as good as the exact solution", and the
-    real-vs-real set's difference is the grey band. Right: per-pixel RMSE to the exact
-    solution."""
+    SDE per sigma), one line style per schedule; 0 is "as good as the exact solution", and each
+    schedule's real-vs-real difference is a grey band, hatched and edged per schedule.
+    Right: per-pixel RMSE to the exact solution. One legend below both."""
     table = curves(runs, scores)
     schedules = list(dict.fromkeys(s for s, _ in table))
     names = list(dict.fromkeys(m for _, m in table))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.0, 3.8), gridspec_kw={"wspace": 0.3})
+    colours = [c for c in colours if c not in ("#7f7f7f",)]  # grey is kept for the references
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(FULL, 3.9))
     spread = []
     for schedule, name in table:
         ls = STYLES[schedules.index(schedule) % len(STYLES)]
@@ -91,7 +106,6 @@ def kid_vs_nfe(
         value = KID_UNIT * np.array([d.value for d in diffs])
         bounds = KID_UNIT * np.array([d.interval(level) for d in diffs])
         spread += list(bounds.ravel())
-        label = name.replace("_sigma_", " σ=").replace("p", ".")
         ax.errorbar(
             [r.nfe for r in own],
             value,
@@ -101,7 +115,6 @@ def kid_vs_nfe(
             capsize=2,
             ls=ls,
             color=colour,
-            label=f"{label}, {schedule}",
         )
         if own and own[0].rmse_to_exact is not None:
             ax2.loglog(
@@ -111,55 +124,90 @@ def kid_vs_nfe(
                 ms=3,
                 ls=ls,
                 color=colour,
-                label=f"{name}, {schedule}",
             )
-    ax.axhline(0.0, color="black", lw=0.8)
-    for i, schedule in enumerate(schedules):  # Q against R, paired with nothing: a reference
+    zero = {"color": "black", "lw": 0.8, "ls": (0, (4, 1.5, 1, 1.5, 1, 1.5))}  # dash-dot-dot
+    ax.axhline(0.0, **zero)
+    references = [Line2D([], [], **zero)]
+    reference_labels = ["0: the exact ODE solution"]
+    for schedule in schedules:  # Q against R, paired with nothing: a reference per schedule
         d = real.kid - scores[(schedule, "exact")].kid
         low, high = d.interval(level)
-        ax.axhspan(
-            KID_UNIT * low,
-            KID_UNIT * high,
-            color="grey",
-            alpha=0.15,
-            label="real vs real" if i == 0 else None,
-        )
+        k = schedules.index(schedule)
+        band = {
+            "facecolor": (0.5, 0.5, 0.5, 0.15 if k == 0 else 0.0),
+            "edgecolor": "dimgrey",
+            "hatch": HATCHES[k % len(HATCHES)],
+            "ls": STYLES[k % len(STYLES)],
+            "lw": 0.8,
+        }
+        ax.axhspan(KID_UNIT * low, KID_UNIT * high, **band)
+        spread += [KID_UNIT * low, KID_UNIT * high]
+        references.append(Patch(**band))
+        reference_labels.append(f"real vs real, {schedule}")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=max(0.1, float(np.percentile(np.abs(spread), 25))))
+    _pad_ylim(ax, np.nanmin(spread), np.nanmax(spread))  # every interval whole, caps included
     _plain_log_ticks(ax.xaxis, [r.nfe for r in runs if r.sampler != "exact"])
-    ax.set_xlabel("function evaluations")
-    ax.set_ylabel(f"KID - KID(exact ODE), x 1000 ({int(level * 100)}%)")
-    ax.legend(fontsize=5.5, ncol=2)
+    ax.set_xlabel("function evaluations (NFE)")
+    ax.set_ylabel(r"KID $-$ KID(exact ODE) ($\times 10^{-3}$)")
+    ax.set_title(f"KID difference ({int(level * 100)}% intervals)")
     _plain_log_ticks(ax2.xaxis, [r.nfe for r in runs if r.rmse_to_exact is not None])
-    ax2.set_xlabel("function evaluations")
-    ax2.set_ylabel("RMSE to the exact ODE solution")
-    ax2.legend(fontsize=5.5)
+    ax2.set_xlabel("function evaluations (NFE)")
+    ax2.set_ylabel("per-pixel RMSE (model scale [-1, 1])")
+    ax2.set_title("ODE samplers vs the exact solve")
+    samplers = [
+        Line2D([], [], color=colours[k % len(colours)], marker="o", ms=3) for k in range(len(names))
+    ]
+    styles = [
+        Line2D([], [], color="black", ls=STYLES[k % len(STYLES)]) for k in range(len(schedules))
+    ]
+    legend_below(
+        fig,
+        [*samplers, *styles, *references],
+        [*(_pretty(n) for n in names), *(f"schedule {s}" for s in schedules), *reference_labels],
+        ncol=4,
+    )
     save(fig, path)
+
+
+def _pretty(curve: str) -> str:
+    """sde_sigma_0p5 -> SDE sigma = 0.5."""
+    if curve.startswith("sde_sigma_"):
+        return "SDE σ = " + curve.removeprefix("sde_sigma_").replace("p", ".")
+    return curve
 
 
 def calibration(entries: list[dict], against_n: dict[str, list[dict]], path: Path) -> None:
     """Left: KID of real training images against the pixel-noise sigma added to them (intervals
     as error bars). Right: standard error of KID (and of the best-vs-runner-up difference)
-    against the number of generated images, log-log, with a 1/sqrt(n) guide."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.2), gridspec_kw={"wspace": 0.3})
+    against the number of generated images, log-log, with a 1/sqrt(n) guide (grey dotted)."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(FULL, 3.0))
     sigma = [e["sigma"] for e in entries]
     kid = np.array([e["kid"]["value"] for e in entries])
     low = np.array([e["kid"]["ci_low"] for e in entries])
     high = np.array([e["kid"]["ci_high"] for e in entries])
-    ax.errorbar(range(len(sigma)), kid, yerr=[kid - low, high - kid], marker="o", capsize=3)
+    ax.errorbar(range(len(sigma)), kid, yerr=[kid - low, high - kid], marker="o", ms=4, capsize=3)
+    ax.margins(x=0.08, y=0.1)
     ax.set_xticks(range(len(sigma)), [f"{s:g}" for s in sigma])
-    ax.set_xlabel("pixel noise sigma on real training images (model scale)")
-    ax.set_ylabel("KID")
+    ax.set_xlabel(r"pixel noise $\sigma$ on real images (model scale)")
+    ax.set_ylabel("KID (classifier features)")
     ax.set_yscale("symlog", linthresh=max(1e-4, float(np.abs(high - low).min())))
-    for name, rows in against_n.items():
+    for k, (name, rows) in enumerate(against_n.items()):
         n = np.array([r["n_images"] for r in rows])
         se = np.array([r["se"] for r in rows])
-        ax2.loglog(n, se, marker="o", label=name.replace("_", " "))
-        ax2.loglog(n, se[-1] * np.sqrt(n[-1] / n), color="grey", lw=0.6, ls=":")
+        ax2.loglog(n, se, marker="o", ms=4, label=name.replace("_", " "))
+        ax2.loglog(
+            n,
+            se[-1] * np.sqrt(n[-1] / n),
+            color="grey",
+            lw=0.8,
+            ls=":",
+            label=r"$\propto 1/\sqrt{n}$ guide" if k == len(against_n) - 1 else None,
+        )
     _plain_log_ticks(ax2.xaxis, [r["n_images"] for rows in against_n.values() for r in rows])
     ax2.set_xlabel("generated images n")
     ax2.set_ylabel("standard error of KID")
-    ax2.legend(fontsize=7, title="1/sqrt(n): dotted", title_fontsize=6)
+    legend_below(fig)
     save(fig, path)
 
 
@@ -175,6 +223,12 @@ def grids(
         shown = [r for r in own if r.sampler == "exact"]
         for m in dict.fromkeys(r.sampler for r in own if r.rmse_to_exact is not None):
             shown.append(min((r for r in own if r.sampler == m), key=lambda r: abs(r.nfe - nfe)))
+        for r in [*shown, *(r for r in own if r.sampler == "sde")]:
+            if len(r.images) < n_images:
+                raise ValueError(
+                    f"sample.grid.n_images = {n_images}, but run {s}: {r.label} has only "
+                    f"{len(r.images)} images (sample.n_images)"
+                )
         for r in shown:
             out["ode"][f"{s}: {r.label}"] = to_model_scale(r.images[:n_images], n_levels).numpy()
         for r in own:
@@ -185,43 +239,21 @@ def grids(
     return out
 
 
-def _mosaic(images: np.ndarray, n_cols: int) -> np.ndarray:
-    """(n, C, H, W) in [0, 1] -> one (rows (H + 1) - 1, n_cols (W + 1) - 1, C) array, the images
-    row by row with a 1-pixel gap of background (0 for one channel, white for colour)."""
-    n, c, h, w = images.shape
-    n_rows = -(-n // n_cols)
-    gap = 0.0 if c == 1 else 1.0
-    out = np.full((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1, c), gap)
-    for k, img in enumerate(images):
-        r, q = divmod(k, n_cols)
-        out[r * (h + 1) : r * (h + 1) + h, q * (w + 1) : q * (w + 1) + w] = img.transpose(1, 2, 0)
-    return out
-
-
 def image_panels(
-    panels: dict[str, np.ndarray], path: Path, n_panel_cols: int = 4, grid_cols: int = 8
+    panels: dict[str, np.ndarray],
+    path: Path,
+    n_panel_cols: int = 4,
+    grid_cols: int = 8,
+    width: float | None = None,
 ) -> None:
-    """One titled mosaic per entry: images (n, C, H, W) in the model scale [-1, 1], grid_cols
-    images per mosaic row, n_panel_cols mosaics per figure row (grey images dark on white)."""
-    n = len(panels)
-    n_panel_cols = min(n_panel_cols, n)
-    n_panel_rows = -(-n // n_panel_cols)
-    first = next(iter(panels.values()))
-    aspect = -(-len(first) // grid_cols) / grid_cols
-    fig, axes = plt.subplots(
-        n_panel_rows,
-        n_panel_cols,
-        figsize=(2.0 * n_panel_cols, (2.0 * aspect + 0.3) * n_panel_rows),
-        squeeze=False,
-    )
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (title, images) in zip(axes.flat, panels.items()):
-        m = _mosaic(np.clip((np.asarray(images) + 1) / 2, 0, 1), grid_cols)
-        if m.shape[-1] == 1:
-            ax.imshow(m[..., 0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-        else:
-            ax.imshow(m, interpolation="nearest")
-        ax.set_title(title, fontsize=8)
-    fig.subplots_adjust(wspace=0.08, hspace=0.25)
-    save(fig, path)
+    """One mosaic per entry, in order, n_panel_cols mosaics per row (titles go in the caption):
+    images (n, C, H, W) in the model scale [-1, 1], grid_cols per mosaic row, grey images dark on
+    white, as a pixel-exact PNG `width` inches wide (default IMAGE_IN per image, at most FULL)."""
+    counts = {len(v) for v in panels.values()}
+    if len(counts) != 1:
+        raise ValueError(f"every panel needs the same number of images, got {sorted(counts)}")
+    mosaics = np.stack([tile(to_ink((np.asarray(v) + 1) / 2), grid_cols) for v in panels.values()])
+    n_panel_cols = min(n_panel_cols, len(panels))
+    if width is None:
+        width = min(FULL, IMAGE_IN * n_panel_cols * min(grid_cols, counts.pop()))
+    save_pixels(tile(mosaics, n_panel_cols, gap=PANEL_GAP), path, width)

@@ -141,10 +141,17 @@ def nfe(method: str, n_steps: int) -> int:
 
 def straightness(path_x: torch.Tensor) -> torch.Tensor:
     """E[sum_k |dx_k|^2 / dt - |x_1 - x_0|^2] for a path (n_steps + 1, n, ...) on a uniform grid
-    over [0, 1]: the kinetic energy in excess of a straight constant-speed path (rectified flow).
+    over [0, 1]: the kinetic energy in excess of a straight constant-speed path (rectified flow),
+    the mean of `straightness_per_point`."""
+    return straightness_per_point(path_x).mean()
+
+
+def straightness_per_point(path_x: torch.Tensor) -> torch.Tensor:
+    """(n,): each trajectory's sum_k |dx_k|^2 / dt - |x_1 - x_0|^2, for a path (n_steps + 1, n, ...)
+    on a uniform grid over [0, 1].
 
     By Cauchy–Schwarz it is >= 0, zero iff every step moves by dt (x_1 - x_0). Computed as
-    E sum_k |dx_k - dt (x_1 - x_0)|^2 / dt (the same number), which cannot go negative by rounding.
+    sum_k |dx_k - dt (x_1 - x_0)|^2 / dt (the same number), which cannot go negative by rounding.
     """
     n_steps = path_x.shape[0] - 1
     if n_steps < 1:
@@ -152,4 +159,4 @@ def straightness(path_x: torch.Tensor) -> torch.Tensor:
     dt = 1.0 / n_steps
     steps = path_x.diff(dim=0)  # (n_steps, n, ...)
     excess = steps - dt * (path_x[-1] - path_x[0])
-    return (excess**2).reshape(n_steps, path_x.shape[1], -1).sum(dim=(0, 2)).mean() / dt
+    return (excess**2).reshape(n_steps, path_x.shape[1], -1).sum(dim=(0, 2)) / dt

@@ -19,6 +19,7 @@ from lib.sde.samplers import (
     sample,
     sde_sample,
     straightness,
+    straightness_per_point,
 )
 from lib.sde.solvers import odeint, time_grid
 
@@ -113,6 +114,8 @@ def test_straightness_of_known_paths():
     accelerating = x0 + t**2 * (x1 - x0)
     expected = ((x1 - x0) ** 2).sum(-1).mean() / 3
     assert straightness(accelerating).item() == pytest.approx(expected.item(), rel=1e-3)
+    per_point = straightness_per_point(accelerating)  # each trajectory's own |D|^2 / 3
+    torch.testing.assert_close(per_point, ((x1 - x0) ** 2).sum(-1) / 3, rtol=1e-3, atol=0)
     # Quarter circle at constant speed pi / 2: pi^2 / 4 - |x_1 - x_0|^2 = pi^2 / 4 - 2.
     angle = 0.5 * math.pi * t[:, :, 0]  # (101, 1)
     arc = torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)[:, None, :]  # (101, 1, 2)
