@@ -56,7 +56,8 @@ def num(value, digits: int = 3) -> str:
     if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
         mantissa, exp = f"{v:.{digits - 1}e}".split("e")
         return rf"{mantissa} \times 10^{{{int(exp)}}}"
-    return f"{v:.{digits}g}"
+    text = f"{v:.{digits}g}"
+    return f"{v:.0f}" if "e" in text else text  # 211 with 2 digits: "211", not "2.1e+02"
 
 
 def fixed(value, decimals: int = 3) -> str:

@@ -61,6 +61,7 @@ def test_number_formats():
     assert num(7) == "7" and num(None) == "--"
     assert fixed(-2.98536, 3) == "-2.985"
     assert percent(-0.01644, 2) == r"-1.64\%"
+    assert num(211.0, 2) == "211" and num(-1234.5, 3) == "-1234"  # never "2.1e+02"
 
 
 def test_flatten_nested_params():

@@ -516,7 +516,7 @@ def test_cost_vs_steps_one_line_per_method_and_the_elbo(tmp_path, saved):
     left, right = saved[0].axes
     np.testing.assert_array_equal(right.get_lines()[1].get_ydata(), [1.2, 2.4])
     assert list(left.get_lines()[2].get_ydata()) == [0.05, 0.05]
-    assert _legend(saved[0]) == ["euler", "rk4", "SDE ELBO (any T)"]
+    assert _legend(saved[0]) == ["euler", "rk4", "SDE ELBO, 1 draw per point (any T)"]
     assert left.get_title() != right.get_title()
 
 
