@@ -97,14 +97,17 @@ def verdict_text(comparison: dict, a: str, b: str, better: str, level: float = 0
     d = f"${num(comparison['difference'], 2)}$"
     if comparison["ci_low"] is None:
         return f"{d}: not resolved ({comparison['reason']})"
-    interval = (
-        rf"{d} ({100 * level:g}\% Welch interval over seeds "
-        rf"[${num(comparison['ci_low'], 2)}$, ${num(comparison['ci_high'], 2)}$])"
-    )
+    interval = _with_interval(d, comparison, "Welch", level)
     if comparison["verdict"] == "not resolved":
         return f"{interval}: not resolved"
     winner, loser = (a, b) if comparison["verdict"] == better else (b, a)
     return f"{interval}: {winner} better than {loser}"
+
+
+def _with_interval(difference: str, comparison: dict, kind: str, level: float) -> str:
+    """ "d (95% <kind> interval over seeds [low, high])", the form the report's checker reads."""
+    low, high = num(comparison["ci_low"], 2), num(comparison["ci_high"], 2)
+    return rf"{difference} ({100 * level:g}\% {kind} interval over seeds [${low}$, ${high}$])"
 
 
 def gap_text(comparison: dict, reference: str, unit: str = "", level: float = 0.95) -> str:
@@ -114,10 +117,7 @@ def gap_text(comparison: dict, reference: str, unit: str = "", level: float = 0.
     d = f"${num(comparison['difference'], 2)}${unit}"
     if comparison["ci_low"] is None:
         return f"{d}: not resolved from {reference} ({comparison['reason']})"
-    interval = (
-        rf"{d} ({100 * level:g}\% t interval over seeds "
-        rf"[${num(comparison['ci_low'], 2)}$, ${num(comparison['ci_high'], 2)}$])"
-    )
+    interval = _with_interval(d, comparison, "t", level)
     if comparison["verdict"] == "not resolved":
         return f"{interval}: not resolved from {reference}"
     side = "below" if comparison["verdict"] == "lower" else "above"

@@ -17,6 +17,7 @@ from lib.infra.device import get_device
 from lib.infra.stage import seeded_generator, value_key
 from lib.metrics.distances import mean_sd, mmd_rbf
 from lib.metrics.sample_quality import Estimate
+from lib.metrics.yardstick import verdict
 from lib.nets.mlp import MLP
 from lib.params import Section
 from lib.paths.gaussian import GaussianPath
@@ -108,9 +109,7 @@ def paired_difference(a: list[TransportRun], b: list[TransportRun], level: float
     d = (a[0].straightness_points - b[0].straightness_points).double()
     n = len(d)
     estimate = Estimate(d.mean().item(), d.std().item() / math.sqrt(n), n - 1)
-    low, high = estimate.interval(level)
-    verdict = "lower" if high < 0 else "higher" if low > 0 else "not resolved"
-    return {**estimate.to_dict(level), "n_points": n, "verdict": verdict}
+    return {**estimate.to_dict(level), "n_points": n, "verdict": verdict(estimate, level)}
 
 
 def summarise(p: Section, runs: list[TransportRun], device) -> list[PairSummary]:
