@@ -101,10 +101,16 @@ def test_malformed_yaml_and_missing_section(tmp_path):
 
 def test_dvc_yaml_declares_whole_sections():
     """A stage declares its whole section, so any edit of it (a misspelt key included) re-runs
-    the stage and reaches its validation; check_params declares the whole file."""
+    the stage and reaches its validation, and the keys it reads from other sections;
+    check_params declares the whole file."""
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     for stage in stages():
-        assert dvc["stages"][stage]["params"] == [stage], stage
+        own, *others = dvc["stages"][stage]["params"]
+        assert own == stage, stage
+        # keys of other sections a stage reads (sample_score_sde rebuilds sample's yardstick)
+        for key in others:
+            section = key.split(".")[0]
+            assert section in stages() and section != stage and "." in key, (stage, key)
         deps = dvc["stages"][stage]["deps"]  # its own schema module, and the shared one
         assert f"lib/params/{stage}.py" in deps and "lib/params/__init__.py" in deps, stage
     assert dvc["stages"]["check_params"]["params"] == [{"params.yaml": None}]

@@ -149,6 +149,22 @@ TINY = {
         "transfer": {"n_images": 3, "n_steps": 1},
     },
     "bits_per_dim": {"n_images": 4, "n_steps": 2, "tight_n_steps": 4, "batch_size": 4},
+    "train_score_sde": {
+        "vp": {"beta_max": 1.0},  # the DDPM chain of N levels needs beta_max < N
+        "unet": TINY_UNET,
+        "n_iters": 4,
+        "batch_size": 16,
+        "checkpoint_every": 2,
+    },
+    "sample_score_sde": {
+        "seeds": [0, 1],
+        "n_images": 20,  # pooled 40: the tiny yardstick's real set
+        "batch_size": 20,
+        "n_steps": 2,
+        "adaptive": {"rtol": 0.01, "atol": 0.01},
+        "grid_n_images": 4,
+        "bits_per_dim": {"n_images": 4, "n_steps": 2, "batch_size": 4},
+    },
 }
 
 
@@ -222,6 +238,8 @@ def test_dvc_pipeline_end_to_end(tmp_path):
         "train_score",
         "sample",
         "bits_per_dim",
+        "train_score_sde",
+        "sample_score_sde",
         "metrics",
         "report",
     }
@@ -251,6 +269,15 @@ def test_dvc_pipeline_end_to_end(tmp_path):
         assert row["kid"]["ci_low"] < row["kid"]["value"] < row["kid"]["ci_high"]
         assert ("vs_exact" in row) == (key != "exact") and row["n_images"] == 40
     assert sample["real_vs_real"]["kid"]["se"] > 0 and len(sample["calibration"]) == 2
+    score_sde = json.loads((repo / "results" / "sample_score_sde" / "metrics.json").read_text())
+    cells = [c for rows in score_sde["cells"].values() for r in rows.values() for c in r.values()]
+    # per SDE: 3 predictors x (P N, P 2N, PC N), C 2N and the adaptive probability flow
+    assert len(cells) == 2 * (3 * 3 + 2) and {c["n_images"] for c in cells} == {40}
+    assert {c["nfe"] for c in cells if c["variant"] in ("p_2n", "c_2n", "pc_n")} == {4}
+    assert score_sde["tally"]["total"] == 2 * (3 * 3 + 1) == len(score_sde["orderings"])
+    assert score_sde["real_vs_real"] == sample["real_vs_real"]  # the same yardstick
+    assert {r["exact"]["n_images"] for r in score_sde["bits_per_dim"].values()} == {4}
+    assert "Score SDEs" in tex and "predictor--corrector table" in tex
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (

@@ -25,11 +25,12 @@ from lib.plots import (
     panels_2d,
     primer,
     sampling,
+    score_sde,
 )
 from lib.sde.primer import LangevinRun, SolverOrder, VarianceRun
 
 PNG = b"\x89PNG\r\n\x1a\n"
-PLOTTING = (complexity, data, fits_1d, flows_2d, panels_2d, primer, sampling)
+PLOTTING = (complexity, data, fits_1d, flows_2d, panels_2d, primer, sampling, score_sde)
 
 
 @pytest.fixture
@@ -562,3 +563,41 @@ def test_grids_refuse_fewer_images_than_the_grid_shows():
     runs = [_run("exact", 300), _run("euler", 10, 10)]
     with pytest.raises(ValueError, match="grid.n_images = 5"):
         sampling.grids(runs, n_levels=8, n_images=5, nfe=10, sde_n_steps=100)
+
+
+def test_score_sde_kid_vs_nfe_every_sampler_and_a_legend_of_kinds(tmp_path, saved):
+    from lib.images.score_sde_sampling import Cell
+    from lib.metrics.sample_reference import FlowReference
+
+    rng = np.random.default_rng(4)
+    images = np.zeros((4, 1, 2, 2), dtype=np.uint8)
+    cells, scores = {}, {}
+    for sde in ("ve", "vp"):
+        for sampler in ("ancestral_sampling", "probability_flow"):
+            for variant, nfe in (("p_n", 10), ("p_2n", 20), ("pc_n", 20)):
+                cells[(sde, sampler, variant)] = Cell(sde, sampler, variant, 10, nfe, 0.0, images)
+                scores[(sde, sampler, variant)] = _score(0.003, rng)
+        cells[(sde, "corrector_only", "c_2n")] = Cell(
+            sde, "corrector_only", "c_2n", 20, 20, 0.0, images
+        )
+        scores[(sde, "corrector_only", "c_2n")] = _score(0.06, rng)  # far above the rest
+        cells[(sde, "probability_flow_adaptive", "adaptive")] = Cell(
+            sde, "probability_flow_adaptive", "adaptive", None, 15.5, 0.0, images
+        )
+        scores[(sde, "probability_flow_adaptive", "adaptive")] = _score(0.004, rng)
+    kid = {"value": 0.002, "ci_low": 0.001, "ci_high": 0.003}
+    flow = FlowReference([{"sampler": m, "nfe": 5, "kid": kid} for m in ("euler", "sde")], {}, None)
+    score_sde.kid_vs_nfe(cells, scores, flow, _score(0.0, rng), tmp_path / "k.pdf", 0.95)
+    (ax,) = saved[0].axes
+    labels = _legend(saved[0])
+    assert len(labels) == len(set(labels))
+    assert {"flow euler", "flow sde", "ancestral sampling", "probability flow", "VE", "VP"} <= set(
+        labels
+    )
+    assert {"P (N, 2N)", "PC", "C only", "adaptive ODE"} <= set(labels)
+    # per SDE: a P N -> P 2N line per predictor, PC per predictor, C and adaptive; two flow runs
+    assert len(ax.containers) == 2 * (2 + 2 + 2) + 2
+    low, high = ax.get_ylim()
+    for bars in ax.containers:  # every interval on the axes, the C-only outliers included
+        (segments,) = [c.get_segments() for c in bars.lines[2]]
+        assert all(low <= y <= high for seg in segments for _, y in seg)
