@@ -17,6 +17,7 @@ from lib.metrics.sample_reference import sample_yardstick
 from lib.metrics.yardstick import compare
 from lib.params import load_params
 from lib.plots import score_sde as plots
+from lib.plots.image_grids import grids
 
 
 def main(p, device, out):
@@ -66,7 +67,7 @@ def main(p, device, out):
         grid = {
             f"{s} {v}": c.images[: p.grid_n_images] for (d, s, v), c in cells.items() if d == sde
         }
-        plots.grids(grid, data.n_levels, figures / f"grids_{sde}.png")
+        grids(grid, data.n_levels, figures / f"grids_{sde}.png")
     return {
         "dataset": name,
         "n_steps": p.n_steps,

@@ -165,6 +165,21 @@ TINY = {
         "grid_n_images": 4,
         "bits_per_dim": {"n_images": 4, "n_steps": 2, "batch_size": 4},
     },
+    "train_gan": {
+        "gan": {"latent_dim": 4, "channels": [8, 4]},
+        "n_iters": 4,
+        "batch_size": 16,
+        "checkpoint_every": 2,
+    },
+    "ddls": {
+        "n_images": 40,  # the tiny yardstick's real set
+        "batch_size": 20,
+        "steps": [0, 1, 2],
+        "step_sizes": [0.01, 0.1],
+        "main_step_size": 0.01,
+        "decay_every": 1,
+        "grid_n_images": 4,
+    },
 }
 
 
@@ -240,6 +255,8 @@ def test_dvc_pipeline_end_to_end(tmp_path):
         "bits_per_dim",
         "train_score_sde",
         "sample_score_sde",
+        "train_gan",
+        "ddls",
         "metrics",
         "report",
     }
@@ -278,6 +295,15 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     assert score_sde["real_vs_real"] == sample["real_vs_real"]  # the same yardstick
     assert {r["exact"]["n_images"] for r in score_sde["bits_per_dim"].values()} == {4}
     assert "Score SDEs" in tex and "predictor--corrector table" in tex
+    ddls = json.loads((repo / "results" / "ddls" / "metrics.json").read_text())
+    assert set(ddls["chains"]) == {"ula_eps_0p01", "ula_eps_0p1", "mala_eps_0p01"}
+    for chain in ddls["chains"].values():
+        assert [r["k"] for r in chain["by_k"]] == [0, 1, 2] and len(chain["energy"]) == 3
+        assert chain["by_k"][0]["kid"] == ddls["generator"]["kid"]  # k = 0: the generator
+    assert 0 <= ddls["chains"]["mala_eps_0p01"]["acceptance"] <= 1
+    # the GAN, the GAN with DDLS, the flows' best ODE sampler and the score SDEs' best cell
+    assert len(ddls["table"]) == 4 and ddls["ddls"]["k"] == 2
+    assert "energy-based model" in tex
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (

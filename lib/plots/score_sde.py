@@ -11,14 +11,11 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from lib.images.classifier import to_model_scale
 from lib.metrics.sample_reference import FlowReference
 from lib.metrics.yardstick import Score
-from lib.plots.figure import FULL, legend_below, save, save_pixels, tile, to_ink
+from lib.plots.figure import FULL, legend_below, save
 
 KID_UNIT = 1e3  # KIDs are drawn x 10^3
-IMAGE_IN = 0.2  # printed width of one image (in)
-PANEL_GAP = 4  # pixels between the mosaics of a grid
 MARKERS = {"p_n": "o", "p_2n": "o", "pc_n": "s", "c_2n": "X", "adaptive": "D"}
 VARIANT_NAMES = {"p_n": "P (N, 2N)", "pc_n": "PC", "c_2n": "C only", "adaptive": "adaptive ODE"}
 SHARED = ("corrector_only", "probability_flow_adaptive")  # one per SDE, drawn in black
@@ -103,18 +100,3 @@ def _draw(ax, pairs, level, shift: float, **kw) -> None:
         ax, [shift * c.nfe for c, _ in pairs], [s.kid.value for _, s in pairs],
         [i[0] for i in intervals], [i[1] for i in intervals], **kw,
     )  # fmt: skip
-
-
-def grids(panels: dict[str, np.ndarray], n_levels: int, path: Path, grid_cols: int = 8) -> None:
-    """One mosaic per cell (integer images (n, C, H, W)), four cells per row, as a pixel-exact
-    PNG; the caption names the cells in order."""
-    mosaics = np.stack(
-        [
-            tile(to_ink((to_model_scale(np.asarray(v), n_levels).numpy() + 1) / 2), grid_cols)
-            for v in panels.values()
-        ]
-    )
-    n_cols = min(4, len(panels))
-    n = len(next(iter(panels.values())))
-    width = min(FULL, IMAGE_IN * n_cols * min(grid_cols, n))
-    save_pixels(tile(mosaics, n_cols, gap=PANEL_GAP), path, width)

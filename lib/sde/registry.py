@@ -9,6 +9,8 @@ Song's tolerance; n_steps is ignored). Note "probability_flow" (Song's discretiz
 Every entry's `run(x0, n_steps, *, velocity, score, sde, sigma, snr, generator, **options)`
 returns (x, nfe), nfe the function evaluations per sample; `options` go to the score-SDE sampler
 (`denoise`, `n_corrector_steps` of the PC loop; `method`, `rtol`, `atol` of the adaptive solve).
+Latent entries ("ddls", "ddls_mala": `lib.sde.latent_langevin`) take the energy E(z) and the
+initial step size as options `energy`, `step_size` (and `decay`, `decay_every`); x0 is z_0.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Literal
 
 import torch
 
-from lib.sde import pc_sampling, samplers
+from lib.sde import latent_langevin, pc_sampling, samplers
 from lib.sde.solvers import ODE_STEPS
 
 RunFn = Callable[..., tuple[torch.Tensor, int]]
@@ -32,7 +34,7 @@ class SamplerSpec:
     **options) -> (x, nfe)."""
 
     name: str
-    family: Literal["flow", "score_sde"]
+    family: Literal["flow", "score_sde", "latent"]
     stochastic: bool
     description: str
     run: RunFn
@@ -94,6 +96,20 @@ def _ode(name: str, method: str | None) -> RunFn:
     return run
 
 
+def _latent(name: str, mala: bool) -> RunFn:
+    def run(
+        x0, n_steps, *, velocity=None, score=None, sde=None, sigma=0.0, snr=0.16, generator=None,
+        energy=None, step_size=None, **options,
+    ):  # fmt: skip
+        _require(name, energy=energy, step_size=step_size)
+        chain = latent_langevin.ddls(
+            energy, x0, n_steps, step_size, mala=mala, generator=generator, **options
+        )
+        return chain.z_final, n_steps + 1  # the energy (and its gradient) at z_0 .. z_n
+
+    return run
+
+
 def _table() -> dict[str, SamplerSpec]:
     table = {
         m: SamplerSpec(m, "flow", False, f"the flow ODE by fixed-step {m}", _flow(m))
@@ -125,6 +141,11 @@ def _table() -> dict[str, SamplerSpec]:
     name = "probability_flow_adaptive"
     text = "the probability-flow ODE by dopri5 (rtol = atol = 1e-5) to t = 1 - eps"
     table[name] = SamplerSpec(name, "score_sde", False, text, _ode(name, None))
+    for name, mala in (("ddls", False), ("ddls_mala", True)):
+        text = "latent Langevin on an energy E(z) (a GAN's |z|^2 / 2 - d(G(z)))" + (
+            ", Metropolis-adjusted" if mala else ""
+        )
+        table[name] = SamplerSpec(name, "latent", True, text, _latent(name, mala))
     return table
 
 

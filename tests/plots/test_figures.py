@@ -18,6 +18,7 @@ from lib.metrics.sample_quality import KidScore
 from lib.plots import (
     complexity,
     data,
+    ddls,
     figure,
     fits_1d,
     flows_2d,
@@ -30,7 +31,7 @@ from lib.plots import (
 from lib.sde.primer import LangevinRun, SolverOrder, VarianceRun
 
 PNG = b"\x89PNG\r\n\x1a\n"
-PLOTTING = (complexity, data, fits_1d, flows_2d, panels_2d, primer, sampling, score_sde)
+PLOTTING = (complexity, data, ddls, fits_1d, flows_2d, panels_2d, primer, sampling, score_sde)
 
 
 @pytest.fixture
@@ -601,3 +602,28 @@ def test_score_sde_kid_vs_nfe_every_sampler_and_a_legend_of_kinds(tmp_path, save
     for bars in ax.containers:  # every interval on the axes, the C-only outliers included
         (segments,) = [c.get_segments() for c in bars.lines[2]]
         assert all(low <= y <= high for seg in segments for _, y in seg)
+
+
+def test_ddls_curves_one_line_per_chain_family(tmp_path, saved):
+    def kid(v):
+        return {"value": v, "ci_low": v - 0.001, "ci_high": v + 0.001}
+
+    curves = {
+        f"{kind}_{eps}": {
+            "step_size": eps,
+            "mala": kind == "mala",
+            "by_k": [{"k": k, "kid": kid(0.01 / (1 + k))} for k in (0, 5, 20)],
+            "energy": list(np.linspace(10, 5, 21)),
+            "logit": list(np.linspace(-1, 1, 21)),
+        }
+        for kind, eps in (("ula", 0.01), ("ula", 0.1), ("mala", 0.01))
+    }
+    ddls.kid_vs_steps(curves, {"kid": kid(0.0)}, tmp_path / "k.pdf", 0.95)
+    ddls.chains(curves, tmp_path / "e.pdf")
+    (ax,) = saved[0].axes
+    assert len(ax.containers) == 3  # one errorbar line per chain family
+    labels = _legend(saved[0])
+    assert len(labels) == len(set(labels)) == 4 and "MALA, $\\epsilon_0 = 0.01$" in labels
+    left, right = saved[1].axes
+    assert len(left.get_lines()) == len(right.get_lines()) == 3
+    assert [ln.get_linestyle() for ln in left.get_lines()] == ["-", "-", "--"]

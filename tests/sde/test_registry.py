@@ -25,6 +25,9 @@ def _run(spec: registry.SamplerSpec, seed: int):
     if spec.family == "flow":
         x0 = torch.randn(20, 1, generator=torch.Generator().manual_seed(0))
         inputs = {"velocity": FLOW_GMM.velocity, "score": FLOW_GMM.score, "sigma": 0.5}
+    elif spec.family == "latent":  # E(z) = |z - 1|^2 / 2: the target N(1, 1)
+        x0 = torch.randn(20, 1, generator=torch.Generator().manual_seed(0))
+        inputs = {"energy": lambda z: 0.5 * ((z - 1) ** 2).sum(-1), "step_size": 0.1}
     else:
         x0 = SDE.prior_sample((20, 1), torch.Generator().manual_seed(0))
         inputs = {"sde": SDE, "score": SCORE_SDE_GMM.score}
@@ -48,6 +51,8 @@ def test_every_entry_runs_with_its_nfe_and_noise_flag(name):
     assert x.shape == (20, 1) and torch.isfinite(x).all() and nfe > 0
     if spec.family == "flow":
         assert nfe == samplers.nfe(name, N_STEPS)
+    elif spec.family == "latent":
+        assert nfe == N_STEPS + 1
     elif name.startswith("probability_flow_") and name != "probability_flow_adaptive":
         assert nfe == EVALS_PER_STEP[name.removeprefix("probability_flow_")] * N_STEPS
     elif name != "probability_flow_adaptive":
@@ -95,3 +100,16 @@ def test_options_reach_the_score_sde_sampler_and_are_refused_elsewhere():
     assert loose < tight
     with pytest.raises(ValueError, match="takes no options"):
         registry.get("rk4").run(x0, 2, velocity=FLOW_GMM.velocity, denoise=True)
+
+
+def test_latent_entries_move_toward_the_energys_minimum():
+    # E(z) = |z - 3|^2 / 2 from z_0 ~ N(0, 1): after 200 steps the chains sit near 3 (N(3, 1))
+    x0 = torch.randn(2000, 1, generator=torch.Generator().manual_seed(0))
+    for name in ("ddls", "ddls_mala"):
+        z, _ = registry.get(name).run(
+            x0, 200, generator=torch.Generator().manual_seed(1), step_size=0.2,
+            energy=lambda z: 0.5 * ((z - 3) ** 2).sum(-1),
+        )  # fmt: skip
+        assert abs(z.mean().item() - 3) < 0.15 and abs(z.var().item() - 1) < 0.2, name
+    with pytest.raises(ValueError, match="needs energy"):
+        registry.get("ddls").run(x0, 2, step_size=0.1)
