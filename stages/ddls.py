@@ -8,14 +8,15 @@ from __future__ import annotations
 import time
 
 import torch
-from lib.nets.gan import load_gan
 
+from lib.flows.likelihood import quantize
 from lib.images import ddls_study
 from lib.images.data import load_image_npz
 from lib.infra import layout
 from lib.infra.stage import run_stage, seeded_generator, value_key
 from lib.metrics.sample_reference import sample_yardstick
 from lib.metrics.yardstick import compare
+from lib.nets.gan import load_gan
 from lib.params import load_params
 from lib.plots import ddls as plots
 from lib.plots.image_grids import grids
@@ -96,6 +97,17 @@ def main(p, device, out):
             {"name": c.name, "nfe": c.nfe, "seconds_per_image": c.seconds_per_image,
              **score.to_dict(level), "minus_ddls": compare(score, ddls_score, level)}
         )  # fmt: skip
+    stabiliser = None
+    if load_params("train_gan").spectral_norm_ablation:  # the same GAN, spectral norm switched
+        switched, _, meta = load_gan(layout.model("train_gan", "gan_ablation"), device)
+        with torch.no_grad():
+            other = stick.score(quantize(switched(z0), data.n_levels).cpu().numpy())
+        with_sn, without_sn = (other, plain) if meta["spectral_norm"] else (plain, other)
+        stabiliser = {
+            "with_spectral_norm": with_sn.to_dict(level),
+            "without_spectral_norm": without_sn.to_dict(level),
+            "with_minus_without": compare(with_sn, without_sn, level),
+        }
     main_run = next(r for r in runs if r.step_size == p.main_step_size and not r.mala)
     figures = out / "figures"
     plots.kid_vs_steps(curves, stick.real.to_dict(level), figures / "kid_vs_steps.pdf", level)
@@ -119,6 +131,7 @@ def main(p, device, out):
             **scored[lowest].to_dict(level),
         },
         "table": table,
+        **({"spectral_norm": stabiliser} if stabiliser is not None else {}),
     }
 
 

@@ -1,65 +1,41 @@
-"""Stage train_gan: a DCGAN on the images by the non-saturating losses, trained with a resumable
-checkpoint; its discriminator logit d(x) is the energy term of the ddls stage."""
+"""Stage train_gan: a DCGAN on the images by the non-saturating losses, with resumable checkpoints;
+its discriminator logit d(x) is the energy term of the ddls stage. With spectral_norm_ablation the
+same GAN is trained with the stabiliser switched, side by side, so that ddls can measure it."""
 
 from __future__ import annotations
 
-import torch
-from lib.nets.gan import Discriminator, GanConfig, Generator, save_gan
-from lib.training.gan_loop import fit_gan
+from dataclasses import replace
 
-from lib.flows.likelihood import dequantize
 from lib.images.data import load_image_npz
+from lib.images.gan_models import GanJob, fit_job
 from lib.infra import layout
+from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage
-from lib.nets.unet import count_parameters
+from lib.nets.gan import GanConfig
 from lib.training.curves import log_curves
 
 
 def main(p, device, out):
-    name, data = load_image_npz(layout.IMAGES)
-    images = torch.as_tensor(data.train.images, device=device)
+    name, _ = load_image_npz(layout.IMAGES)
     config = GanConfig(**{**p.gan.model_dump(), "channels": tuple(p.gan.channels)})
-    shape = tuple(images.shape[2:])
-    torch.manual_seed(p.seed)
-    generator = Generator(config, images.shape[1], shape).to(device)
-    discriminator = Discriminator(config, images.shape[1], shape).to(device)
-    result = fit_gan(
-        generator,
-        discriminator,
-        images,
-        n_iters=p.n_iters,
-        batch_size=p.batch_size,
-        lr_g=p.lr_g,
-        lr_d=p.lr_d,
-        n_critic=p.n_critic,
-        latent_dim=config.latent_dim,
-        preprocess=lambda x, g: dequantize(x, data.n_levels, g),
-        seed_generator=torch.Generator().manual_seed(p.seed),
-        checkpoint=layout.checkpoint("train_gan", "gan"),
-        checkpoint_every=p.checkpoint_every,
-    )
-    save_gan(layout.model("train_gan", "gan"), generator, discriminator, shape)
-    log_curves(out, "generator", result.g_loss)
-    log_curves(out, "discriminator", result.d_loss)
-    tail = min(100, len(result.d_loss))
-
-    def last(values: list[float]) -> float:
-        return sum(values[-tail:]) / tail
-
+    settings = dict(
+        seed=p.seed, n_iters=p.n_iters, batch_size=p.batch_size, lr_g=p.lr_g, lr_d=p.lr_d,
+        n_critic=p.n_critic, checkpoint_every=p.checkpoint_every,
+    )  # fmt: skip
+    jobs = [GanJob("gan", config, **settings)]
+    if p.spectral_norm_ablation:
+        switched = replace(config, spectral_norm=not config.spectral_norm)
+        jobs.append(GanJob("gan_ablation", switched, **settings))
+    results = map_jobs(fit_job, jobs, device)
+    for r in results:
+        suffix = "" if r["tag"] == "gan" else "_ablation"
+        log_curves(out, f"generator{suffix}", r["g_loss"])
+        log_curves(out, f"discriminator{suffix}", r["d_loss"])
+    main_run = results[0]["summary"]
     return {
         "dataset": name,
-        "n_parameters": {
-            "generator": count_parameters(generator),
-            "discriminator": count_parameters(discriminator),
-        },
-        "final": {  # means over the last 100 iterations
-            "d_loss": last(result.d_loss),
-            "g_loss": last(result.g_loss),
-            "d_real": last(result.d_real_mean),
-            "d_fake": last(result.d_fake_mean),
-        },
-        "train_seconds": result.seconds,
-        "resumed_from": result.resumed_from,
+        **main_run,
+        **({"ablation": results[1]["summary"]} if len(results) > 1 else {}),
     }
 
 

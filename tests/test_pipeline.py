@@ -304,6 +304,9 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     # the GAN, the GAN with DDLS, the flows' best ODE sampler and the score SDEs' best cell
     assert len(ddls["table"]) == 4 and ddls["ddls"]["k"] == 2
     assert "energy-based model" in tex
+    sn = ddls["spectral_norm"]  # the same GAN without it, trained side by side
+    assert sn["with_spectral_norm"]["kid"] == ddls["generator"]["kid"]
+    assert sn["with_minus_without"]["verdict"] in ("lower", "higher", "not resolved")
     metrics = json.loads((repo / "results" / "data" / "metrics.json").read_text())
     assert metrics["one_d"]["gaussian"]["n_test"] == 50
     assert (

@@ -26,6 +26,8 @@ class TrainGanParams(Section):
     lr_d: PositiveFloat
     n_critic: Annotated[int, Field(ge=1)]  # discriminator steps per generator step
     checkpoint_every: PositiveInt  # iterations between resumable checkpoints
+    # also train the same GAN with gan.spectral_norm switched (side by side): ddls measures it
+    spectral_norm_ablation: bool
 
 
 SCHEMA = TrainGanParams
