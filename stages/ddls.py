@@ -48,7 +48,7 @@ def main(p, device, out):
         return ddls_study.run_chains(
             generator, discriminator, z0, p.steps, step_size, decay=p.decay,
             decay_every=p.decay_every, mala=mala, n_levels=data.n_levels,
-            batch_size=p.batch_size, seed=p.seed,
+            batch_size=p.batch_size, seed=p.seed, noise_scale=p.noise_scale,
         )  # fmt: skip
 
     runs = [chains(eps, False) for eps in p.step_sizes]

@@ -55,9 +55,15 @@ class ChainRun:
 def run_chains(
     generator, logit, z0: torch.Tensor, steps: list[int], step_size: float, *,
     decay: float, decay_every: int, mala: bool, n_levels: int, batch_size: int, seed: int,
+    noise_scale: float = 1.0,
 ) -> ChainRun:  # fmt: skip
     """Chains from z0 (n, latent_dim) for max(steps) steps, batch by batch; the noise of each batch
-    from its own seeded stream."""
+    from its own seeded stream.
+
+    noise_scale s: z <- z - (eps/2) grad E + s sqrt(eps) n, which samples exp(-E / s^2) (s < 1
+    sharpens p_t); run as the Langevin step on E / s^2 with step eps s^2, the same update. The
+    recorded energies are E itself."""
+    temp = noise_scale**2
     n_steps = max(steps)
     per_batch, energies, logits, accept, seconds = [], [], [], [], 0.0
     for b, z in enumerate(z0.split(batch_size)):
@@ -65,12 +71,12 @@ def run_chains(
         gen = torch.Generator(device=z.device).manual_seed(seed * 1_000 + b)
         start = time.perf_counter()
         chain = ddls(
-            lambda zz: latent_energy(generator, logit, zz), z, n_steps, step_size,
+            lambda zz: latent_energy(generator, logit, zz) / temp, z, n_steps, step_size * temp,
             decay=decay, decay_every=decay_every, mala=mala, generator=gen, record=record,
         )  # fmt: skip
         seconds += time.perf_counter() - start
         per_batch.append(record.images)
-        energies.append(chain.energies)
+        energies.append(chain.energies * temp)
         logits.append(chain.records)
         if chain.acceptance is not None:
             accept.append(chain.acceptance)

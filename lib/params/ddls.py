@@ -20,6 +20,7 @@ class DdlsParams(Section):
     steps: list[Annotated[int, Field(ge=0)]] = Field(min_length=2)  # k: scored after k steps
     step_sizes: list[PositiveFloat] = Field(min_length=1)  # eps_0 of each chain family
     decay: Unit  # eps_k = eps_0 decay^(k // decay_every)
+    noise_scale: PositiveFloat  # s in z <- z - (eps/2) grad E + s sqrt(eps) n: samples exp(-E/s^2)
     decay_every: PositiveInt
     main_step_size: PositiveFloat  # one of step_sizes: the grids, the MALA run, the table
     mala: bool  # a Metropolis-adjusted run at main_step_size, with its acceptance rate

@@ -40,3 +40,21 @@ def test_chains_keep_the_requested_steps_and_record_the_means(mala):
     assert (run.acceptance is not None) == mala and run.seconds_per_step > 0
     if mala:
         assert 0 < run.acceptance <= 1
+
+
+def test_noise_scale_samples_the_sharpened_density():
+    # d = 0: E = |z|^2 / 2, so noise scale s samples exp(-|z|^2 / (2 s^2)) = N(0, s^2 I)
+    def generator(z):
+        return torch.tanh(z).reshape(len(z), 1, 1, 2)
+
+    def logit(x):
+        return torch.zeros(len(x))
+
+    z0 = torch.randn(4000, 2, generator=torch.Generator().manual_seed(2))
+    run = ddls_study.run_chains(
+        generator, logit, z0, [0, 300], 0.05, decay=1.0, decay_every=1, mala=True,
+        n_levels=17, batch_size=4000, seed=0, noise_scale=0.5,
+    )  # fmt: skip
+    # recorded energies are E itself: from E[|z|^2 / 2] = 1 (z_0 ~ N(0, I)) to 0.25 (N(0, 0.25 I))
+    assert run.energy[0] == pytest.approx(1.0, abs=0.05)
+    assert run.energy[-1] == pytest.approx(0.25, abs=0.02)
