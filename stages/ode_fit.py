@@ -12,9 +12,8 @@ from lib.plots import fits_1d as fits_1d_plots
 from lib.training.curves import save_fit
 
 
-def figures(p, name, splits, field, device, out) -> dict:
+def figures(p, name, splits, field, convergence, device, out) -> None:
     """Density, trajectories and integrator convergence of the main network's first seed."""
-    convergence = study.convergence(p, field, splits.test)
     fits_1d_plots.density_fit_1d(
         f"CNF density, {name}",
         splits.train.cpu(),
@@ -30,7 +29,6 @@ def figures(p, name, splits, field, device, out) -> dict:
     fits_1d_plots.integrator_convergence(
         convergence, name, out / "figures" / f"integrators_{name}.pdf"
     )
-    return convergence
 
 
 def main(p, device, out):
@@ -48,10 +46,10 @@ def main(p, device, out):
     for name in p.datasets:
         splits = data[name]
         truth = expected_log_likelihood(name, splits.test.cpu()).mean
-        first = study.FitJob(p, name, p.main_network, p.seeds[0]).tag
-        convergence = figures(p, name, splits, fields[first], device, out)
+        first = next(r for r in runs if r.job.dataset == name and r.convergence is not None)
+        figures(p, name, splits, fields[first.job.tag], first.convergence, device, out)
         mine = [r for r in runs if r.job.dataset == name]
-        metrics[name] = study.summarise(p, mine, truth, convergence)
+        metrics[name] = study.summarise(p, mine, truth, first.convergence)
     return metrics
 
 

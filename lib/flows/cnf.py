@@ -247,11 +247,15 @@ def integrator_convergence(
 ) -> dict:
     """|mean log p(y) with (method, T) - the same with rk4 at tight_n_steps| for each T.
 
-    Returns {"n_steps", "errors": {method: [...]}, "reference": tight mean log-likelihood}.
+    Returns {"n_steps", "errors": {method: [...]}, "reference": tight mean log-likelihood,
+    "log_likelihood": {method: [mean log p(y) at each T]}}.
     """
     reference = log_prob(field, y, tight_n_steps, "rk4").double().mean().item()
-    errors = {
-        m: [abs(log_prob(field, y, T, m).double().mean().item() - reference) for T in n_steps]
-        for m in methods
+    means = {m: [log_prob(field, y, T, m).double().mean().item() for T in n_steps] for m in methods}
+    errors = {m: [abs(v - reference) for v in means[m]] for m in methods}
+    return {
+        "n_steps": list(n_steps),
+        "errors": errors,
+        "reference": reference,
+        "log_likelihood": means,
     }
-    return {"n_steps": list(n_steps), "errors": errors, "reference": reference}

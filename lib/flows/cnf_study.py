@@ -12,6 +12,7 @@ from lib.data.toy import ToySplits, load_splits
 from lib.flows import cnf
 from lib.infra import layout
 from lib.infra.device import get_device
+from lib.infra.phases import phase
 from lib.metrics.distances import mean_sd
 from lib.nets.mlp import MLP
 from lib.params import Section
@@ -39,6 +40,7 @@ class FitRun:
     fit: TrainResult
     test_ll: dict[str, float]  # integrator -> mean test log-likelihood at eval.n_steps
     objective_sd: float  # sd of the training objective over batches
+    convergence: dict | None = None  # `convergence`, for the main network's first seed only
 
 
 def splits(name: str, device) -> ToySplits:
@@ -87,19 +89,29 @@ def run_job(job: FitJob) -> FitRun:
         generator=torch.Generator().manual_seed(job.seed),
         progress=False,
     )
-    methods = p.eval.methods if job.network == p.main_network else ["rk4"]
-    test_ll = {m: cnf.log_prob(f, data.test, p.eval.n_steps, m).mean().item() for m in methods}
-    objective_sd = cnf.objective_sd(
-        f,
-        data.train,
-        t.batch_size,
-        p.eval.n_objective_batches,
-        t.n_steps,
-        t.method,
-        torch.Generator().manual_seed(job.seed),
-    )
+    with phase("evaluation"):
+        conv, test_ll = None, {}
+        if job.network == p.main_network and job.seed == p.seeds[0]:
+            # the integrator study of the reported fit, in this worker beside the other fits;
+            # its grid holds eval.n_steps, so it also gives this fit's test log-likelihoods
+            conv = convergence(p, f, data.test)
+            at_eval = conv["n_steps"].index(p.eval.n_steps)
+            test_ll = {m: v[at_eval] for m, v in conv["log_likelihood"].items()}
+        methods = p.eval.methods if job.network == p.main_network else ["rk4"]
+        for m in methods:
+            if m not in test_ll:
+                test_ll[m] = cnf.log_prob(f, data.test, p.eval.n_steps, m).double().mean().item()
+        objective_sd = cnf.objective_sd(
+            f,
+            data.train,
+            t.batch_size,
+            p.eval.n_objective_batches,
+            t.n_steps,
+            t.method,
+            torch.Generator().manual_seed(job.seed),
+        )
     state = {k: v.cpu() for k, v in f.state_dict().items()}
-    return FitRun(job, state, res, test_ll, objective_sd)
+    return FitRun(job, state, res, test_ll, objective_sd, conv)
 
 
 def convergence(p: Section, f: torch.nn.Module, test: torch.Tensor) -> dict:

@@ -3,7 +3,8 @@
 Small models are dominated by per-operation overhead, so one process per core with one PyTorch
 thread each beats one process with many threads. Results do not depend on the number of
 workers: every job seeds its own generators. On a GPU the jobs run one after another in this
-process (they would only queue on the one device).
+process (they would only queue on the one device). Each worker's `phases` tally comes back with
+its results and is added to this process's under `workers/` (core-seconds).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 import torch
+
+from lib.infra import phases
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -36,6 +39,14 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def _run_timed(fn: Callable[[Job], Result], job: Job) -> tuple[Result, dict[str, float]]:
+    """fn(job) in a worker, with the phases it recorded (the worker's tally starts empty)."""
+    phases.reset()
+    with phases.phase("other"):
+        result = fn(job)
+    return result, phases.totals()
+
+
 def map_jobs(
     fn: Callable[[Job], Result], jobs: Sequence[Job], device: torch.device | str = "cpu"
 ) -> list[Result]:
@@ -48,5 +59,11 @@ def map_jobs(
     if workers == 1:
         return [fn(job) for job in jobs]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-        return list(pool.map(fn, jobs))
+    with (
+        phases.phase("parallel_fits"),
+        ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool,
+    ):
+        timed = list(pool.map(_run_timed, [fn] * len(jobs), jobs))
+    for _, recorded in timed:
+        phases.add(recorded, "workers")
+    return [result for result, _ in timed]

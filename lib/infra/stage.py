@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from lib.infra import layout
+from lib.infra import layout, phases
 from lib.infra.device import get_device
 from lib.infra.io import write_json
 from lib.params import ParamsError, Section, load_params
@@ -24,7 +24,8 @@ def run_stage(
     """Validate params (exit 2 with the message on failure), run `body`, write its metrics.
 
     `body(params, device, out_dir)` writes its artefacts under out_dir and returns the metrics;
-    device, run time and versions are added, and metrics.json is written last, so a killed
+    device, run time, its split into phases (`lib.infra.phases`) and versions are added, and
+    metrics.json is written last, so a killed
     stage never leaves a metrics file behind. `threads` caps PyTorch's CPU threads: tiny models
     (1D flows) run far faster on one thread than on several competing for small kernels.
     """
@@ -38,10 +39,13 @@ def run_stage(
         raise SystemExit(2) from None
     out_dir = RESULTS / stage
     (out_dir / "metrics.json").unlink(missing_ok=True)
+    phases.reset()
     start = time.perf_counter()
     metrics = body(params, device, out_dir)
     write_json(out_dir / "params.json", params.model_dump())
-    run = {"device": str(device), "runtime_s": round(time.perf_counter() - start, 2)}
+    runtime = time.perf_counter() - start
+    run = {"device": str(device), "runtime_s": round(runtime, 2)}
+    run["phases_s"] = phases.totals()
     run["host"] = {
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from lib.infra.io import atomic_path
+from lib.infra.phases import phase
 
 FULL = 6.5  # printed text width (in): A4 with 2.2 cm margins
 HALF = 3.15  # two side by side, with a gap
@@ -48,7 +49,7 @@ def save(fig, path: str | Path) -> None:
     metadata = {"pdf": {"CreationDate": None}, "png": {"Software": None}}
     if fmt not in metadata:
         raise ValueError(f"figure {path}: suffix {fmt!r} not supported, use .pdf or .png")
-    with atomic_path(path) as tmp:
+    with phase("figures"), atomic_path(path) as tmp:  # matplotlib draws when it saves
         fig.savefig(tmp, format=fmt, metadata=metadata[fmt])
     plt.close(fig)
 
@@ -151,6 +152,6 @@ def save_pixels(pixels: np.ndarray, path: str | Path, width: float) -> int:
     grey8 = np.round(255 * np.clip(big, 0, 1)).astype(np.uint8)
     image = Image.fromarray(grey8[..., 0] if c == 1 else grey8)  # L or RGB
     dpi = w * k / width
-    with atomic_path(path) as tmp:
+    with phase("figures"), atomic_path(path) as tmp:
         image.save(tmp, format="png", dpi=(dpi, dpi))
     return k

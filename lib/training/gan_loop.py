@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from lib.infra.phases import phase
 from lib.training.checkpoint import Checkpoint
 
 
@@ -126,44 +127,45 @@ def fit_gan(
         desc=desc,
         disable=None if progress else True,
     )
-    for it in bar:
-        d_loss = d_real_mean = d_fake_mean = 0.0
-        for _ in range(n_critic):
-            x = real_batch()
-            with torch.no_grad():
-                fake = generator(latent())
-            # One call on real and fake together: one power iteration of the spectral norm
-            # per step (D has no BatchNorm, so the two halves do not interact).
-            d_real, d_fake = discriminator(torch.cat([x, fake])).split(len(x))
-            loss = discriminator_loss(d_real, d_fake)
-            opt_d.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_d.step()
-            d_loss += loss.item() / n_critic
-            d_real_mean += d_real.mean().item() / n_critic
-            d_fake_mean += d_fake.mean().item() / n_critic
+    with phase("training"):
+        for it in bar:
+            d_loss = d_real_mean = d_fake_mean = 0.0
+            for _ in range(n_critic):
+                x = real_batch()
+                with torch.no_grad():
+                    fake = generator(latent())
+                # One call on real and fake together: one power iteration of the spectral norm
+                # per step (D has no BatchNorm, so the two halves do not interact).
+                d_real, d_fake = discriminator(torch.cat([x, fake])).split(len(x))
+                loss = discriminator_loss(d_real, d_fake)
+                opt_d.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_d.step()
+                d_loss += loss.item() / n_critic
+                d_real_mean += d_real.mean().item() / n_critic
+                d_fake_mean += d_fake.mean().item() / n_critic
 
-        discriminator.requires_grad_(False)  # the generator step moves G only
-        g_loss = generator_loss(discriminator(generator(latent())))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        discriminator.requires_grad_(True)
+            discriminator.requires_grad_(False)  # the generator step moves G only
+            g_loss = generator_loss(discriminator(generator(latent())))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            discriminator.requires_grad_(True)
 
-        for key, value in zip(history, (d_loss, g_loss.item(), d_real_mean, d_fake_mean)):
-            history[key].append(value)
-        bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{history['g_loss'][-1]:.3f}")
-        if saver is not None and saver.due(it, n_iters):
-            state = {
-                "iteration": it,
-                "generator": generator.state_dict(),
-                "discriminator": discriminator.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "history": history,
-                "seconds": seconds_before + time.perf_counter() - start,
-            }
-            saver.save(state, [seed_generator])
+            for key, value in zip(history, (d_loss, g_loss.item(), d_real_mean, d_fake_mean)):
+                history[key].append(value)
+            bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{history['g_loss'][-1]:.3f}")
+            if saver is not None and saver.due(it, n_iters):
+                state = {
+                    "iteration": it,
+                    "generator": generator.state_dict(),
+                    "discriminator": discriminator.state_dict(),
+                    "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(),
+                    "history": history,
+                    "seconds": seconds_before + time.perf_counter() - start,
+                }
+                saver.save(state, [seed_generator])
 
     generator.eval()
     discriminator.eval()

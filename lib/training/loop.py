@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from lib.infra.phases import phase
 from lib.training.checkpoint import Checkpoint
 from lib.training.ema import ema_decay_at, make_ema, update_ema
 from lib.training.lr_schedule import LR_SCHEDULES, LrSchedule, learning_rate
@@ -124,35 +125,40 @@ def train(
         desc=desc,
         disable=None if progress else True,
     )
-    for it in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(it, n_iters, lr, lr_schedule, warmup)
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(it)
-        if loss.ndim != 0:
-            raise ValueError(f"loss_fn must return a scalar tensor, got shape {tuple(loss.shape)}")
-        loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(params, grad_clip)
-        optimizer.step()
-        if ema is not None:
-            update_ema(ema, model, ema_decay_at(ema_decay, it))
-        history["train_loss"].append(loss.item())
+    with phase("training"):  # validation inside is its own phase
+        for it in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(it, n_iters, lr, lr_schedule, warmup)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(it)
+            if loss.ndim != 0:
+                raise ValueError(
+                    f"loss_fn must return a scalar tensor, got shape {tuple(loss.shape)}"
+                )
+            loss.backward()
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(params, grad_clip)
+            optimizer.step()
+            if ema is not None:
+                update_ema(ema, model, ema_decay_at(ema_decay, it))
+            history["train_loss"].append(loss.item())
 
-        if validate is not None and (it % eval_every == 0 or it == n_iters):
-            value = _validate(validate, evaluated, model, it, history, best)
-            bar.set_postfix(loss=f"{loss.item():.4g}", val=f"{value:.4g}", best=f"{best.value:.4g}")
-        if saver is not None and saver.due(it, n_iters):
-            state = {
-                "iteration": it,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "history": history,
-                "best": best.state_dict(),
-                "seconds": seconds_before + time.perf_counter() - start,
-            }
-            saver.save(state, generators)
+            if validate is not None and (it % eval_every == 0 or it == n_iters):
+                value = _validate(validate, evaluated, model, it, history, best)
+                bar.set_postfix(
+                    loss=f"{loss.item():.4g}", val=f"{value:.4g}", best=f"{best.value:.4g}"
+                )
+            if saver is not None and saver.due(it, n_iters):
+                state = {
+                    "iteration": it,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
+                    "history": history,
+                    "best": best.state_dict(),
+                    "seconds": seconds_before + time.perf_counter() - start,
+                }
+                saver.save(state, generators)
 
     if validate is not None:
         evaluated.load_state_dict(best.state)
@@ -184,7 +190,8 @@ def _validate(
     """validate(evaluated) in eval mode after iteration it, recorded and offered to the
     selection; `model` is put back in training mode."""
     evaluated.eval()
-    value = float(validate(evaluated))
+    with phase("validation"):
+        value = float(validate(evaluated))
     model.train()
     history["val_iters"].append(it)
     history["val_values"].append(value)

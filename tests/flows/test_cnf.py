@@ -343,6 +343,11 @@ def test_integrator_convergence_on_a_flow_with_an_exact_density():
     assert e["euler"][0] == pytest.approx(
         abs(log_prob(field, y, 4, "euler").mean().item() - exact), rel=1e-4
     )
+    # the means behind the errors, reused by ode_fit as the fit's test log-likelihoods
+    for m in ("euler", "rk4"):
+        for T, value, error in zip([4, 8], out["log_likelihood"][m], e[m]):
+            assert value == pytest.approx(log_prob(field, y, T, m).mean().item(), abs=1e-12)
+            assert error == pytest.approx(abs(value - out["reference"]), abs=1e-15)
 
 
 def _fit_scale(seed: int, **kw):
