@@ -7,6 +7,7 @@ from __future__ import annotations
 from lib.flows import flow2d_study as study
 from lib.infra import layout
 from lib.infra.parallel import map_jobs
+from lib.infra.phases import phase
 from lib.infra.stage import run_stage
 from lib.plots import flows_2d as flows_2d_plots
 from lib.plots import panels_2d
@@ -31,10 +32,10 @@ def main(p, device, out):
     main_run = next(r for r in runs if r.job.variant == p.main_variant)
     main_net = study.network(p.network, device, main_run.state)
     data = study.splits(p.dataset, device)
-    metrics = study.summarise(p, runs, main_net, data, corruption.structure_left)
-
+    with phase("evaluation"):
+        metrics = study.summarise(p, runs, main_net, data, corruption.structure_left)
+        f = study.main_figures(p, main_run, main_net, data, device)
     e, floor = p.eval, metrics["floor"]["mmd"]
-    f = study.main_figures(p, main_run, main_net, data, device)
     flows_2d_plots.path_vs_generated(
         f.true_x, f.generated, p.corruption.times, figures / "path_vs_generated.pdf"
     )

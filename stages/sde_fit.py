@@ -5,6 +5,7 @@ from __future__ import annotations
 from lib.data.toy import expected_log_likelihood, make_density
 from lib.infra import layout
 from lib.infra.parallel import map_jobs
+from lib.infra.phases import phase
 from lib.infra.stage import run_stage, seeded_generator
 from lib.plots import fits_1d as fits_1d_plots
 from lib.sde import elbo as sde_elbo
@@ -44,7 +45,8 @@ def main(p, device, out):
         splits = study.splits(name, device)
         truth = expected_log_likelihood(name, splits.test.cpu()).mean
         first = study.FitJob(p, name, p.seeds[0]).tag
-        figures(p, name, splits, models[first], device, out)
+        with phase("evaluation"):  # the density and paths the figures show; saving is "figures"
+            figures(p, name, splits, models[first], device, out)
         metrics[name] = study.summarise([r for r in runs if r.job.dataset == name], truth)
     return metrics
 

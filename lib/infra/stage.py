@@ -45,7 +45,9 @@ def run_stage(
     write_json(out_dir / "params.json", params.model_dump())
     runtime = time.perf_counter() - start
     run = {"device": str(device), "runtime_s": round(runtime, 2)}
-    run["phases_s"] = phases.totals()
+    recorded = phases.totals()
+    in_this_process = sum(v for k, v in recorded.items() if not k.startswith("workers/"))
+    run["phases_s"] = {**recorded, "other": round(max(0.0, runtime - in_this_process), 2)}
     run["host"] = {
         "python": platform.python_version(),
         "torch": torch.__version__,

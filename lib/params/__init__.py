@@ -61,9 +61,7 @@ def _read(path: Path) -> dict:
         raise ParamsError(f"{path}: must be a mapping of stage sections; allowed: {stages()}")
     unknown = sorted(str(k) for k in raw if k not in stages())
     if unknown:  # a misspelt section would otherwise be read by no stage, silently
-        raise ParamsError(
-            f"{path}: unknown top-level section(s) {unknown}; allowed: {stages()}"
-        )
+        raise ParamsError(f"{path}: unknown top-level section(s) {unknown}; allowed: {stages()}")
     return raw
 
 
