@@ -141,6 +141,9 @@ class UNet(nn.Module):
             _residual_stack(2 * c, c, n_res_per_level, time_dim) for c in ch[:-1]
         )
         self.final = nn.Conv2d(ch[0], in_channels, 3, padding=1)
+        # NHWC convolution weights: oneDNN's CPU kernels run faster on them (benchmarks/
+        # unet_cpu.py), and activations follow the weights' layout; the maths is unchanged
+        self.to(memory_format=torch.channels_last)
 
     def _check_size(self, h: int, w: int) -> None:
         if h % self.factor or w % self.factor:

@@ -35,6 +35,34 @@ def test_output_shape_equals_input_shape(channels, in_channels, size):
         assert net(x, t).shape == x.shape
 
 
+def test_channels_last_weights_compute_the_same_function():
+    """The convolution weights are NHWC (a speed choice); a copy with the usual NCHW weights
+    gives the same outputs and gradients up to float32 rounding, in both BatchNorm modes."""
+    net = _net(1, [8, 16], image_size=8)
+
+    def layouts_differ(m):  # NCHW and NHWC are one layout for one channel or a 1x1 kernel
+        return isinstance(m, torch.nn.Conv2d) and m.in_channels > 1 and m.kernel_size != (1, 1)
+
+    weights = [m.weight for m in net.modules() if layouts_differ(m)]
+    assert weights and all(
+        w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+        for w in weights
+    )
+    plain = _net(1, [8, 16], image_size=8)
+    plain.load_state_dict(net.state_dict())
+    plain.to(memory_format=torch.contiguous_format)
+    assert all(m.weight.is_contiguous() for m in plain.modules() if layouts_differ(m))
+    x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    t = torch.rand(6, generator=torch.Generator().manual_seed(2))
+    for mode in (True, False):
+        net.train(mode), plain.train(mode)
+        a, b = net(x, t), plain(x, t)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        ga = torch.autograd.grad(a.square().sum(), net.initial.weight)[0]
+        gb = torch.autograd.grad(b.square().sum(), plain.initial.weight)[0]
+        torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-5)
+
+
 def test_bad_sizes_raise_clear_errors():
     with pytest.raises(ValueError, match="multiples of 4; got 30x30"):
         UNet(1, [8, 16, 32], image_size=30)  # at construction when the size is given
