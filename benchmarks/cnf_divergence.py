@@ -13,14 +13,13 @@ gives the same divergence. Not a test.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.autograd.forward_ad as fwad
 from torch import nn
 from torch.func import jvp
 
+from benchmarks.interleaved import medians
 from lib.flows import cnf
 from lib.nets.mlp import MLP
 
@@ -100,18 +99,11 @@ def main() -> None:
         ("training step", step, args.repeats),
         ("validation", validation, max(3, args.repeats // 10)),
     ]:
-        times: dict[str, list[float]] = {name: [] for name in METHODS}
-        for fn in METHODS.values():
-            work(fn)  # warm-up
-        for _ in range(repeats):
-            for name, fn in METHODS.items():
-                start = time.perf_counter()
-                work(fn)
-                times[name].append(time.perf_counter() - start)
-        base = statistics.median(times["reverse (lib)"])
+        runs = {name: (lambda fn=fn, work=work: work(fn)) for name, fn in METHODS.items()}
+        seconds = medians(runs, repeats)
+        base = seconds["reverse (lib)"]
         print(f"{label}:")
-        for name, ts in times.items():
-            median = statistics.median(ts)
+        for name, median in seconds.items():
             print(f"  {name:<18}{median:>10.4f} s   {base / median:>5.2f}x reverse mode's speed")
 
 

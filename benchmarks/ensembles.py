@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
+from benchmarks.interleaved import medians
 from lib.nets.mlp import MLP
 
 
@@ -57,14 +56,8 @@ def compare(batch: int, n_members: int, repeats: int, gen: torch.Generator) -> t
         sum(fm_loss(v[k], z[k], noise[k]) for k in range(n_members)).backward()
         ensemble_opt.step()
 
-    times: dict[str, list[float]] = {"one": [], "ensemble": []}
-    one_by_one(), together()  # warm-up
-    for _ in range(repeats):
-        for name, fn in (("one", one_by_one), ("ensemble", together)):
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return statistics.median(times["one"]), statistics.median(times["ensemble"])
+    seconds = medians({"one": one_by_one, "ensemble": together}, repeats)
+    return seconds["one"], seconds["ensemble"]
 
 
 def main() -> None:

@@ -14,11 +14,11 @@ would see the shift). Not a test.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
 
+from benchmarks.interleaved import medians
 from lib.flows.flow_matching import cfm_loss, sample_times
 from lib.nets.unet import UNetConfig, build_unet
 from lib.paths.gaussian import GaussianPath
@@ -90,18 +90,10 @@ def main() -> None:
         ("training step, batch 128", {n: (lambda n=n: train_once(n)) for n in options}),
         ("sampling call, 600 images", sample_runs),
     ]:
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        for fn in runs.values():
-            fn()  # warm-up
-        for _ in range(args.repeats):
-            for name, fn in runs.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-        base = statistics.median(times["eager"])
+        seconds = medians(runs, args.repeats)
+        base = seconds["eager"]
         print(f"{label}:")
-        for name, ts in times.items():
-            median = statistics.median(ts)
+        for name, median in seconds.items():
             print(f"  {name:<16}{median:>9.4f} s   {base / median:>5.2f}x eager's speed")
 
 
