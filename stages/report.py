@@ -38,15 +38,20 @@ def main(p, device, out):
     return {"pdf_written": int(pdf is not None), "n_stages_reported": len(stages)}
 
 
+# What makes the numbers: uncommitted changes here make the report say so. The pipeline's own
+# outputs (results/, dvc.lock), which `dvc repro` rewrites while this stage runs, do not count.
+SOURCES = ("lib", "stages", "report", "params.yaml", "dvc.yaml", "pyproject.toml")
+
+
 def _code_version() -> tuple[str, bool, int]:
-    """(commit, working tree has uncommitted changes to tracked files, commit time)."""
+    """(commit, uncommitted changes to the tracked code or params (`SOURCES`), commit time)."""
 
     def git(*args):
         r = subprocess.run(["git", *args], capture_output=True, text=True)
         return r.stdout.strip() if r.returncode == 0 else ""
 
     commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", *SOURCES))
     epoch = int(git("log", "-1", "--format=%ct") or 0)
     return commit, dirty, epoch
 

@@ -2,6 +2,7 @@
 verdicts that follow their intervals."""
 
 import re
+import subprocess
 
 import pytest
 
@@ -20,11 +21,10 @@ from report.render import (
     verdict_text,
     verdict_word,
 )
+from stages.report import _code_version
 
 _NUMBER = r"-?[0-9.]+(?: \\times 10\^\{-?[0-9]+\})?"
-_CLAIM = re.compile(
-    rf"interval over seeds\s+\[\$({_NUMBER})\$, \$({_NUMBER})\$\]\):\s+([^.;]*)"
-)
+_CLAIM = re.compile(rf"interval over seeds\s+\[\$({_NUMBER})\$, \$({_NUMBER})\$\]\):\s+([^.;]*)")
 
 
 def _value(text: str) -> float:
@@ -176,3 +176,26 @@ def test_params_compact_rows_leave_out_none():
     rows = compact_params({"seed": 0, "ema": None, "unet": {"channels": [32, 64], "x": None}})
     assert rows == [("seed", "0"), ("unet", "channels: [32, 64]")]
     assert compact_params({"lr": 0.0003, "on": True}) == [("lr", "0.0003"), ("on", "True")]
+
+
+def test_code_version_is_dirty_for_code_edits_not_for_pipeline_outputs(tmp_path, monkeypatch):
+    """The report says "uncommitted changes" for an edited lib file, not for results or the lock
+    that `dvc repro` itself rewrites while the report renders."""
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("lib/a.py", "results/x/metrics.json", "dvc.lock"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    monkeypatch.chdir(tmp_path)
+    commit, dirty, epoch = _code_version()
+    assert len(commit) == 12 and not dirty and epoch > 0
+    (tmp_path / "results/x/metrics.json").unlink()
+    (tmp_path / "dvc.lock").write_text("2\n")
+    assert not _code_version()[1]
+    (tmp_path / "lib/a.py").write_text("2\n")
+    assert _code_version()[1]
