@@ -19,7 +19,7 @@ import torch.autograd.forward_ad as fwad
 from torch import nn
 from torch.func import jvp
 
-from benchmarks.interleaved import medians
+from benchmarks.interleaved import medians, print_against
 from lib.flows import cnf
 from lib.nets.mlp import MLP
 
@@ -100,11 +100,7 @@ def main() -> None:
         ("validation", validation, max(3, args.repeats // 10)),
     ]:
         runs = {name: (lambda fn=fn, work=work: work(fn)) for name, fn in METHODS.items()}
-        seconds = medians(runs, repeats)
-        base = seconds["reverse (lib)"]
-        print(f"{label}:")
-        for name, median in seconds.items():
-            print(f"  {name:<18}{median:>10.4f} s   {base / median:>5.2f}x reverse mode's speed")
+        print_against(label, medians(runs, repeats), "reverse (lib)")
 
 
 if __name__ == "__main__":

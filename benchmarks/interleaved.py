@@ -19,3 +19,12 @@ def medians(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, fl
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def print_against(label: str, seconds: dict[str, float], baseline: str) -> None:
+    """`label:` then one line per variant: its median and its speed relative to `baseline`."""
+    print(f"{label}:")
+    width = max(len(name) for name in seconds) + 2
+    for name, median in seconds.items():
+        ratio = seconds[baseline] / median
+        print(f"  {name:<{width}}{median:>9.4f} s   {ratio:>5.2f}x {baseline}'s speed")

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from benchmarks.interleaved import medians
+from benchmarks.interleaved import medians, print_against
 from lib.flows.flow_matching import cfm_loss, sample_times
 from lib.nets.unet import UNetConfig, build_unet
 from lib.paths.gaussian import GaussianPath
@@ -90,11 +90,7 @@ def main() -> None:
         ("training step, batch 128", {n: (lambda n=n: train_once(n)) for n in options}),
         ("sampling call, 600 images", sample_runs),
     ]:
-        seconds = medians(runs, args.repeats)
-        base = seconds["eager"]
-        print(f"{label}:")
-        for name, median in seconds.items():
-            print(f"  {name:<16}{median:>9.4f} s   {base / median:>5.2f}x eager's speed")
+        print_against(label, medians(runs, args.repeats), "eager")
 
 
 if __name__ == "__main__":
