@@ -8,6 +8,7 @@ from sigma_max to sigma_min; VP is score-SDE's variance-preserving process with 
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import torch
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(abc.ABC):
     """alpha_t, sigma_t and their exact derivatives; t: tensor of any shape -> same shape.
 
     Subclasses are frozen dataclasses defining the four methods, and override the declared ends
@@ -50,17 +51,21 @@ class Schedule:
         """x_0 ~ N(0, prior_std^2 I) at the noise end."""
         return 1.0
 
+    @abc.abstractmethod
     def alpha(self, t: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """alpha_t."""
 
+    @abc.abstractmethod
     def d_alpha(self, t: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """d alpha_t / dt."""
 
+    @abc.abstractmethod
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """sigma_t."""
 
+    @abc.abstractmethod
     def d_sigma(self, t: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """d sigma_t / dt."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.prior_std) and self.prior_std > 0):

@@ -222,6 +222,23 @@ class _InfiniteDerivative(Schedule):
         return -torch.ones_like(t)
 
 
+@dataclass(frozen=True)
+class _NoSigmaDerivative(Schedule):
+    def alpha(self, t):
+        return t
+
+    def d_alpha(self, t):
+        return torch.ones_like(t)
+
+    def sigma(self, t):
+        return 1 - t
+
+
+def test_schedule_without_all_four_methods_cannot_be_built():
+    with pytest.raises(TypeError, match="d_sigma"):
+        _NoSigmaDerivative()
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
