@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from lib.data.densities import gaussian
@@ -81,3 +82,20 @@ def test_mean_sd_uses_the_sample_sd():
     assert abs(out["sd"] - math.sqrt(5 / 3)) < 1e-12  # sum of squares 5 over n - 1 = 3
     assert mean_sd([1.0, 3.0])["sd"] == math.sqrt(2)
     assert mean_sd([7.0]) == {"mean": 7.0, "sd": 0.0, "n": 1}
+
+
+@pytest.mark.parametrize(("n", "m"), [(1, 3), (7, 5), (200, 150)])
+def test_mmd_equals_the_full_kernel_matrices(n, m):
+    """Only pairs i < j within a set are evaluated: the mean over the full n x n, m x m and n x m
+    kernel matrices (diagonals included) is the same number."""
+    g = torch.Generator().manual_seed(n)
+    x, y = torch.randn(n, 3, generator=g), 1.5 * torch.randn(m, 3, generator=g) + 0.2
+    bandwidths = (0.2, 1.0, 4.0)
+    x64, y64 = x.double(), y.double()
+
+    def k(a, b):
+        d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+        return torch.stack([torch.exp(-d2 / (2 * h * h)).mean() for h in bandwidths])
+
+    expected = (k(x64, x64) + k(y64, y64) - 2 * k(x64, y64)).mean().item()
+    assert abs(mmd_rbf(x, y, bandwidths) - expected) < 1e-13
