@@ -24,7 +24,7 @@ def main(p, device, out):
     figures = out / "figures"
     corruption = study.corruption(p, device)
     flows_2d_plots.corruption_2d(corruption.rows, p.corruption.times, figures / "corruption.pdf")
-    runs = map_jobs(study.run_job, study.jobs(p), device)
+    runs = map_jobs(study.run_job, study.jobs(p), device, cost=study.cost)
     for r in runs:
         net = study.network(p.network, device, r.state)
         model = layout.model("flow2d", f"{r.job.variant}_seed{r.job.seed}")

@@ -32,7 +32,7 @@ def figures(p, name, splits, field, convergence, device, out) -> None:
 
 
 def main(p, device, out):
-    runs = map_jobs(study.run_job, study.jobs(p), device)
+    runs = map_jobs(study.run_job, study.jobs(p), device, cost=study.cost)
     data = {name: study.splits(name, device) for name in p.datasets}
     fields = {}
     for r in runs:

@@ -67,6 +67,14 @@ def jobs(p: Section) -> list[FitJob]:
     ]
 
 
+def cost(job: FitJob) -> float:
+    """A job's rank in the pool's longest-first order: the main network evaluates three
+    integrators, and its first seed also runs the integrator study."""
+    p = job.params
+    main = job.network == p.main_network
+    return 1.0 + main + (main and job.seed == p.seeds[0])
+
+
 def run_job(job: FitJob) -> FitRun:
     """Fit one drift network and score it on the test set (module-level: a worker's entry point)."""
     p, t = job.params, job.params.train

@@ -88,6 +88,14 @@ def jobs(p: Section) -> list[FlowJob]:
     return [FlowJob(p, name, s) for name, v in p.variants.items() for s in v.seeds or p.seeds]
 
 
+def cost(job: FlowJob) -> float:
+    """Examples seen in training, the score model's included (the main variant fits one): the
+    pool starts the longest jobs first."""
+    p, v = job.params, job.params.variants[job.variant]
+    score = p.score.n_iters * p.score.batch_size if job.variant == p.main_variant else 0
+    return v.n_iters * v.batch_size + score
+
+
 def run_job(job: FlowJob) -> FlowRun:
     """Train, fine-tune, score; the main variant also gets the steps sweep and a score model for
     SDE sampling (module-level: a worker's entry point)."""

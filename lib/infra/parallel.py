@@ -3,8 +3,11 @@
 Small models are dominated by per-operation overhead, so one process per core with one PyTorch
 thread each beats one process with many threads. Results do not depend on the number of
 workers: every job seeds its own generators. On a GPU the jobs run one after another in this
-process (they would only queue on the one device). Each worker's `phases` tally comes back with
-its results and is added to this process's under `workers/` (core-seconds).
+process (they would only queue on the one device). Given each job's expected `cost`, the pool
+starts the longest first (longest-processing-time scheduling: no long job left to run alone at
+the end while the other core idles); results come back in the jobs' order. Each worker's
+`phases` tally comes back with its results and is added to this process's under `workers/`
+(core-seconds).
 """
 
 from __future__ import annotations
@@ -47,23 +50,38 @@ def _run_timed(fn: Callable[[Job], Result], job: Job) -> tuple[Result, dict[str,
     return result, phases.totals()
 
 
+def longest_first(jobs: Sequence[Job], cost: Callable[[Job], float] | None) -> list[int]:
+    """Indices of `jobs` by decreasing cost (ties and cost=None: in the given order)."""
+    if cost is None:
+        return list(range(len(jobs)))
+    return sorted(range(len(jobs)), key=lambda i: -cost(jobs[i]))
+
+
 def map_jobs(
-    fn: Callable[[Job], Result], jobs: Sequence[Job], device: torch.device | str = "cpu"
+    fn: Callable[[Job], Result],
+    jobs: Sequence[Job],
+    device: torch.device | str = "cpu",
+    cost: Callable[[Job], float] | None = None,
 ) -> list[Result]:
     """[fn(job) for job in jobs], in worker processes when several CPU cores are available.
 
     `fn` must be a module-level function and jobs/results picklable (state dicts, floats,
     lists). Workers are spawned (not forked: a forked PyTorch may deadlock in its thread pool).
+    `cost(job)`, when given, is a job's expected run time in any unit: the longest start first.
     """
     workers = default_workers(len(jobs), device)
     if workers == 1:
         return [fn(job) for job in jobs]
+    order = longest_first(jobs, cost)
     context = multiprocessing.get_context("spawn")
     with (
         phases.phase("parallel_fits"),
         ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool,
     ):
-        timed = list(pool.map(_run_timed, [fn] * len(jobs), jobs))
+        timed = list(pool.map(_run_timed, [fn] * len(jobs), [jobs[i] for i in order]))
     for _, recorded in timed:
         phases.add(recorded, "workers")
-    return [result for result, _ in timed]
+    results: list = [None] * len(jobs)
+    for i, (result, _) in zip(order, timed, strict=True):
+        results[i] = result
+    return results

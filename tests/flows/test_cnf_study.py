@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.flows.cnf_study import FitJob, FitRun, jobs, summarise
+from lib.flows.cnf_study import FitJob, FitRun, cost, jobs, summarise
+from lib.infra.parallel import longest_first
 from lib.params import validate_section
 from lib.training.loop import TrainResult
 
@@ -78,3 +79,13 @@ def test_summary_over_seeds_on_fixed_numbers():
     assert got["integrators"][methods[0]] == pytest.approx({"mean": -1.5, "sd": sd, "n": 2})
     assert got["eval_error_vs_tight"] == float(p.eval.n_steps)
     assert got["objective_sd"] == pytest.approx(0.2)
+
+
+def test_the_fit_that_runs_the_integrator_study_starts_first():
+    p = _params()
+    order = [
+        (j.dataset, j.network, j.seed) for j in (jobs(p)[i] for i in longest_first(jobs(p), cost))
+    ]
+    main = p.main_network
+    assert order[:2] == [("gaussian", main, 0), ("laplace_mixture", main, 0)]
+    assert [n for _, n, _ in order[2:4]] == [main, main]  # three integrators to evaluate

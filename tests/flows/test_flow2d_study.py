@@ -6,7 +6,8 @@ import pytest
 import torch
 import yaml
 
-from lib.flows.flow2d_study import FlowJob, corrupt, jobs
+from lib.flows.flow2d_study import FlowJob, corrupt, cost, jobs
+from lib.infra.parallel import longest_first
 from lib.params import validate_section
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
@@ -27,6 +28,22 @@ def test_one_job_per_variant_and_seed():
         ("tuned_cosine", 5),
     ]
     assert all(isinstance(j, FlowJob) and j.params is p for j in jobs(p))
+
+
+def test_cost_counts_training_examples_and_the_main_variants_score_model():
+    section = PARAMS["flow2d"]
+    section["seeds"] = [0]
+    for name, (n_iters, batch_size) in {
+        "reference": (100, 10),
+        "tuned": (100, 20),
+        "tuned_cosine": (100, 30),
+    }.items():
+        section["variants"][name].update(seeds=None, n_iters=n_iters, batch_size=batch_size)
+    section["main_variant"] = "tuned"
+    section["score"].update(n_iters=50, batch_size=40)
+    p = validate_section("flow2d", section)
+    assert [cost(j) for j in jobs(p)] == [1000, 2000 + 2000, 3000]
+    assert longest_first(jobs(p), cost) == [1, 2, 0]
 
 
 def test_structure_left_is_scale_free_so_equal_snr_scores_equal():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lib.infra.parallel import default_workers, map_jobs
+from lib.infra.parallel import default_workers, longest_first, map_jobs
 
 
 def seeded_draw(seed: int) -> tuple[int, float]:
@@ -20,6 +20,14 @@ def test_workers_give_the_same_results_in_order(monkeypatch):
     assert default_workers(len(jobs), "cpu") == 2
     assert map_jobs(seeded_draw, jobs) == inline
     assert [seed for seed, _ in inline] == jobs
+
+
+def test_longest_jobs_start_first_and_results_keep_the_jobs_order(monkeypatch):
+    jobs = [3, 1, 4, 1, 5]
+    assert longest_first(jobs, float) == [4, 2, 0, 1, 3]  # stable among equal costs
+    assert longest_first(jobs, None) == [0, 1, 2, 3, 4]
+    monkeypatch.setenv("WORKERS", "2")
+    assert map_jobs(seeded_draw, jobs, cost=float) == [seeded_draw(j) for j in jobs]
 
 
 def test_worker_count_rules(monkeypatch):
