@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -350,3 +351,55 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     section = _dvc(repo, "repro", check=False)
     assert section.returncode != 0
     assert "unknown top-level section(s) ['sampel']" in section.stderr + section.stdout
+
+    # --- several machines: a DVC remote and a Git remote (a local bare repository) shared ---
+    # back to "first run": Git holds params, the lock and the small uncached outs (metrics)
+    _run(repo, "git", "checkout", "--", ".")
+    _dvc(repo, "checkout", "--force")
+    assert "up to date" in _dvc(repo, "status").stdout
+    origin, store = tmp_path / "origin.git", tmp_path / "dvc-store"
+    _run(tmp_path, "git", "init", "-q", "--bare", str(origin))
+    _run(repo, "git", "remote", "add", "origin", str(origin))
+    _dvc(repo, "remote", "add", "-d", "shared", str(store))
+    _run(repo, "git", "commit", "-qam", "the shared DVC remote")
+    _run(repo, "git", "push", "-q", "origin", "HEAD:refs/heads/main")
+    _dvc(repo, "push")
+    second_machine = tmp_path / "second"
+    _run(tmp_path, "git", "clone", "-q", "--branch", "main", str(origin), str(second_machine))
+    _dvc(second_machine, "pull")
+    nothing = _dvc(second_machine, "repro")
+    assert _ran(nothing.stdout) == set() and "up to date" in nothing.stdout
+    assert (second_machine / "results" / "report" / "build" / "report.tex").exists()
+
+    # --- a queued sweep, two experiments side by side, each in its own workspace copy ---
+    for sigma in (1.0, 2.0):
+        name = f"langevin-{sigma:g}"
+        _dvc(repo, "exp", "run", "--queue", "-n", name, "-S", f"primer.langevin.sigma={sigma}")
+    _dvc(repo, "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = _dvc(repo, "queue", "status").stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            break
+        time.sleep(2)
+    assert "Success" in status and "Failed" not in status, status
+    shown = json.loads(_dvc(repo, "exp", "show", "--json").stdout)
+    experiments = {
+        e["name"]: e["revs"][0]["data"]
+        for rev in shown
+        for e in rev.get("experiments") or []
+        if e.get("name")
+    }
+    assert set(experiments) == {"langevin-1", "langevin-2"}
+    sigmas = {
+        name: data["params"]["params.yaml"]["data"]["primer"]["langevin"]["sigma"]
+        for name, data in experiments.items()
+    }
+    assert sigmas == {"langevin-1": 1.0, "langevin-2": 2.0}
+    diff = json.loads(_dvc(repo, "metrics", "diff", "langevin-1", "langevin-2", "--json").stdout)
+    assert any(k.startswith("langevin") for k in diff["results/primer/metrics.json"])
+    # gathered on the shared remotes, then fetched by the other machine
+    _dvc(repo, "exp", "push", "origin", "langevin-1", "langevin-2")
+    _dvc(second_machine, "exp", "pull", "origin", "langevin-1")
+    listed = _dvc(second_machine, "exp", "list", "--name-only").stdout.split()
+    assert "langevin-1" in listed and "langevin-2" not in listed
