@@ -2,7 +2,9 @@
 
 Checks the report and metrics exist, that a second repro is a no-op, that editing one primer
 param re-runs only primer and what gathers its metrics, that `dvc metrics diff` shows the change,
-and that a bad value, a misspelt key and a misspelt section are refused by name.
+that a bad value, a misspelt key and a misspelt section are refused by name; then that a clone
+on a "second machine" pulls every out from a DVC remote and reproduces nothing, and that a queued
+two-experiment sweep runs side by side and travels between machines with exp push / pull.
 """
 
 import json
