@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from benchmarks.unet import PROFILES
+from benchmarks.unet import PROFILES, _sync
 from lib.flows.flow_matching import cfm_loss, sample_times
 from lib.nets.unet import UNetConfig, build_unet
 from lib.paths.gaussian import GaussianPath
@@ -51,14 +51,12 @@ def worker(steps: int, gpu: bool) -> None:
         z, noise, t = (shard(x, world) for x in (z, noise, t))
         seconds = []
         for step in range(steps + 3):  # three warm-up steps
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            _sync(device)
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             cfm_loss(net, path, z, noise, t).backward()
             optimizer.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            _sync(device)
             if step >= 3:
                 seconds.append(time.perf_counter() - start)
         if world.is_main:

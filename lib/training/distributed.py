@@ -118,9 +118,8 @@ class DistributedBatchNorm2d(nn.BatchNorm2d):
     Outside a process group, or in eval mode, it is nn.BatchNorm2d."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized()):
-            return super().forward(x)
-        if dist.get_world_size() == 1:
+        synced = self.training and dist.is_available() and dist.is_initialized()
+        if not synced or dist.get_world_size() == 1:
             return super().forward(x)
         local = torch.stack([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3))])
         count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
