@@ -1,14 +1,17 @@
 """Independent small fits trained together: E copies of one MLP as one batched ensemble
 (`torch.func.stack_module_state` + `vmap`, one Adam step for all) against E one-by-one training
-steps, on the 2D flow-matching networks of flow2d and transport; and the same for ode_fit's 1D
-CNF training step (rk4 through the exact divergence, double backward), whose members are stacked
-as batched matrix products (`torch.baddbmm`: plain autograd, so the divergence's
-`autograd.grad(create_graph=True)` works unchanged on the members' rows side by side).
+steps, on the 2D flow-matching networks of flow2d and transport; the same for ode_fit's 1D CNF
+training step (rk4 through the exact divergence, double backward), whose members are stacked as
+batched matrix products (`lib.nets.stacked_mlp.StackedMLP`: plain autograd, so the divergence's
+`autograd.grad(create_graph=True)` works unchanged on the members' rows side by side); and
+ode_fit's whole fit of one dataset's seeds, `cnf.fit` one by one against
+`cnf_ensemble.fit_together` (validation included), on the pipeline's data and params.
 
-Run: python -m benchmarks.ensembles [--repeats 20] [--threads 1]
+Run: python -m benchmarks.ensembles [--repeats 20] [--threads 1] [--fit-repeats 3]
 Prints, per batch size and ensemble size E, the median seconds of E one-by-one steps and of one
-ensemble step (forward, backward, Adam), and the speed-up. The pipeline's fits run one per
-worker process on one thread each, so --threads 1 is the comparison that matters. Not a test.
+ensemble step (forward, backward, Adam), and the speed-up; then the whole fits. The pipeline's
+fits run one per worker process on one thread each, so --threads 1 is the comparison that
+matters. Needs `dvc repro data` (the toy data) for the last part. Not a test.
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from benchmarks.interleaved import medians
+from lib.data.toy import load_splits
 from lib.flows import cnf
+from lib.flows.cnf_ensemble import fit_together
+from lib.infra import layout
 from lib.nets.mlp import MLP
+from lib.nets.stacked_mlp import StackedMLP
+from lib.params import load_params
 
 
 def fm_loss(v: torch.Tensor, z: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -64,33 +72,6 @@ def compare(batch: int, n_members: int, repeats: int, gen: torch.Generator) -> t
     return seconds["one"], seconds["ensemble"]
 
 
-class GroupedMLP(torch.nn.Module):
-    """E tanh MLPs (x, t) -> f (lib.nets.mlp.MLP, n_freq = 0) as batched matrix products: rows
-    k*n .. (k+1)*n - 1 of the input go through member k's weights (copied from `members`)."""
-
-    def __init__(self, members: list[MLP]):
-        super().__init__()
-        linears = [[m for m in member.net if isinstance(m, torch.nn.Linear)] for member in members]
-        self.weights = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.stack([ls[i].weight.detach().mT for ls in linears]))
-            for i in range(len(linears[0]))
-        )
-        self.biases = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.stack([ls[i].bias.detach()[None] for ls in linears]))
-            for i in range(len(linears[0]))
-        )
-        self.n_members = len(members)
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([x, torch.as_tensor(t, dtype=x.dtype).expand(len(x), 1)], dim=-1)
-        h = h.reshape(self.n_members, -1, h.shape[-1])
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(b, h, w)
-            if i < len(self.weights) - 1:
-                h = torch.tanh(h)
-        return h.reshape(len(x), -1)
-
-
 def cnf_loss(field, y: torch.Tensor, n_members: int) -> torch.Tensor:
     """Sum over members of -mean log-likelihood (rk4, 10 steps) + 0.002 x mean kinetic energy."""
     x0, delta, kinetic = cnf.integrate_to_base(field, y, 10, "rk4", create_graph=True)
@@ -103,7 +84,7 @@ def compare_cnf(batch: int, n_members: int, repeats: int, gen) -> tuple[float, f
     loss - sum of the one-by-one losses| (same weights, same points, before any step)."""
     torch.manual_seed(0)
     members = [MLP(1, 1, [64, 64], "tanh") for _ in range(n_members)]
-    grouped = GroupedMLP(members)
+    grouped = StackedMLP(members)
     optimizers = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in members]
     grouped_opt = torch.optim.Adam(grouped.parameters(), lr=1e-3)
     y = torch.randn(n_members, batch, 1, generator=gen)
@@ -125,10 +106,53 @@ def compare_cnf(batch: int, n_members: int, repeats: int, gen) -> tuple[float, f
     return seconds["one"], seconds["ensemble"], diff
 
 
+def compare_fits(n_iters: int, repeats: int) -> tuple[float, float, float]:
+    """Median seconds of ode_fit's main network fitted on laplace_mixture for each seed one by one
+    (`cnf.fit`) and together (`fit_together`), n_iters iterations with validation every
+    n_iters / 2; and the largest |difference| of the members' final validation values."""
+    p = load_params("ode_fit")
+    t, net = p.train, p.networks[p.main_network]
+    data = load_splits(layout.toy_data(1, "laplace_mixture"), "cpu")
+    kw = dict(
+        n_iters=n_iters, batch_size=t.batch_size, lr=t.lr, n_steps=t.n_steps, method=t.method,
+        eval_every=n_iters // 2, eval_n_steps=t.val_n_steps, eval_method="rk4",
+        kinetic_weight=t.kinetic_weight, progress=False,
+    )  # fmt: skip
+
+    def fields():
+        out = []
+        for seed in p.seeds:
+            torch.manual_seed(seed)
+            mlp = MLP(1, 1, net.hidden, net.activation, net.n_freq)
+            out.append(cnf.StandardizedField.from_data(mlp, data.train) if net.standardize else mlp)
+        return out
+
+    results = {}
+
+    def one_by_one():
+        results["one"] = [
+            cnf.fit(f, data.train, data.val, generator=torch.Generator().manual_seed(s), **kw)
+            for f, s in zip(fields(), p.seeds, strict=True)
+        ]
+
+    def together():
+        gens = [torch.Generator().manual_seed(s) for s in p.seeds]
+        results["together"] = fit_together(fields(), data.train, data.val, generators=gens, **kw)
+
+    seconds = medians({"one": one_by_one, "together": together}, repeats)
+    diff = max(
+        abs(a.val_values[-1] - b.val_values[-1])
+        for a, b in zip(results["one"], results["together"], strict=True)
+    )
+    return seconds["one"], seconds["together"], diff
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--fit-repeats", type=int, default=3)
+    parser.add_argument("--fit-iters", type=int, default=200)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
@@ -144,6 +168,15 @@ def main() -> None:
     for batch, n_members in [(256, 2), (256, 4), (256, 8)]:
         a, b, diff = compare_cnf(batch, n_members, args.repeats, gen)
         print(f"{batch:>6}{n_members:>4}{a:>12.4f}{b:>10.4f}{a / b:>9.2f}x{diff:>13.2e}")
+
+    p = load_params("ode_fit")
+    print(
+        f"\node_fit's fit of laplace_mixture's {len(p.seeds)} seeds ({p.main_network}), "
+        f"{args.fit_iters} iterations, validation included"
+    )
+    a, b, diff = compare_fits(args.fit_iters, args.fit_repeats)
+    print(f"{'one by one':>12}{'together':>10}{'speed-up':>10}{'|val diff|':>12}")
+    print(f"{a:>12.2f}{b:>10.2f}{a / b:>9.2f}x{diff:>12.2e}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def figures(p, name, splits, field, convergence, device, out) -> None:
 
 
 def main(p, device, out):
-    runs = map_jobs(study.run_job, study.jobs(p), device, cost=study.cost)
+    groups = map_jobs(study.run_job, study.jobs(p), device, cost=study.cost)
+    runs = [r for group in groups for r in group]
     data = {name: study.splits(name, device) for name in p.datasets}
     fields = {}
     for r in runs:

@@ -1,6 +1,7 @@
 """The 1D CNF study (ode_fit): a drift network per dataset, network and seed fitted by exact
 maximum likelihood, its test log-likelihood under each integrator and the objective's noise; per
-dataset the summary over seeds against the true density and the integrators' convergence."""
+dataset the summary over seeds against the true density and the integrators' convergence. The
+seeds of one dataset and network are fitted together as one ensemble (`cnf_ensemble`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from lib.data.toy import ToySplits, load_splits
 from lib.flows import cnf
+from lib.flows.cnf_ensemble import fit_together
 from lib.infra import layout
 from lib.infra.device import get_device
 from lib.infra.phases import phase
@@ -57,34 +59,52 @@ def field(net: Section, train: torch.Tensor, state: dict | None = None) -> torch
     return f
 
 
-def jobs(p: Section) -> list[FitJob]:
+@dataclass(frozen=True)
+class FitGroup:
+    """The seeds of one dataset and network, fitted together: one worker's job."""
+
+    params: Section  # the ode_fit section
+    dataset: str
+    network: str
+    seeds: tuple[int, ...]
+
+    @property
+    def members(self) -> list[FitJob]:
+        return [FitJob(self.params, self.dataset, self.network, s) for s in self.seeds]
+
+
+def jobs(p: Section) -> list[FitGroup]:
     """Every dataset x network; the main network over `seeds`, the others over `variant_seeds`."""
     return [
-        FitJob(p, name, net, seed)
+        FitGroup(p, name, net, tuple(p.seeds if net == p.main_network else p.variant_seeds))
         for name in p.datasets
         for net in p.networks
-        for seed in (p.seeds if net == p.main_network else p.variant_seeds)
     ]
 
 
-def cost(job: FitJob) -> float:
-    """A job's rank in the pool's longest-first order: the main network evaluates three
-    integrators, and its first seed also runs the integrator study."""
-    p = job.params
-    main = job.network == p.main_network
-    return 1.0 + main + (main and job.seed == p.seeds[0])
+def cost(group: FitGroup) -> float:
+    """A group's rank in the pool's longest-first order, summed over its fits: the main network
+    evaluates three integrators, and its first seed also runs the integrator study."""
+    p = group.params
+    main = group.network == p.main_network
+    return sum(1.0 + main + (main and seed == p.seeds[0]) for seed in group.seeds)
 
 
-def run_job(job: FitJob) -> FitRun:
-    """Fit one drift network and score it on the test set (module-level: a worker's entry point)."""
-    p, t = job.params, job.params.train
-    data = splits(job.dataset, get_device())
-    torch.manual_seed(job.seed)
-    f = field(p.networks[job.network], data.train)
-    res = cnf.fit(
-        f,
+def run_job(group: FitGroup) -> list[FitRun]:
+    """Fit a group's drift networks together, then score each on the test set (module-level: a
+    worker's entry point). Member k starts from torch.manual_seed(seed k) and draws its batches
+    from its own generator, as it would fitted alone."""
+    p, t = group.params, group.params.train
+    data = splits(group.dataset, get_device())
+    fields = []
+    for seed in group.seeds:
+        torch.manual_seed(seed)
+        fields.append(field(p.networks[group.network], data.train))
+    results = fit_together(
+        fields,
         data.train,
         data.val,
+        generators=[torch.Generator().manual_seed(seed) for seed in group.seeds],
         n_iters=t.n_iters,
         batch_size=t.batch_size,
         lr=t.lr,
@@ -94,9 +114,18 @@ def run_job(job: FitJob) -> FitRun:
         eval_n_steps=t.val_n_steps,
         eval_method="rk4",
         kinetic_weight=t.kinetic_weight,
-        generator=torch.Generator().manual_seed(job.seed),
         progress=False,
     )
+    return [
+        evaluate(job, f, res, data)
+        for job, f, res in zip(group.members, fields, results, strict=True)
+    ]
+
+
+def evaluate(job: FitJob, f: torch.nn.Module, res: TrainResult, data: ToySplits) -> FitRun:
+    """A fitted drift network's test log-likelihoods (every integrator for the main network, with
+    the integrator study for its first seed) and its objective's sd over batches."""
+    p, t = job.params, job.params.train
     with phase("evaluation"):
         conv, test_ll = None, {}
         if job.network == p.main_network and job.seed == p.seeds[0]:

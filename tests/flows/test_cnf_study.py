@@ -1,5 +1,6 @@
-"""The ode_fit study: one job per dataset, network and seed; the per-dataset summary over seeds
-on fixed numbers (mean, sample sd, gap to the truth, the eval grid's convergence error)."""
+"""The ode_fit study: one job per dataset and network, its seeds fitted together; the per-dataset
+summary over seeds on fixed numbers (mean, sample sd, gap to the truth, the eval grid's
+convergence error)."""
 
 import copy
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.flows.cnf_study import FitJob, FitRun, cost, jobs, summarise
+from lib.flows.cnf_study import FitGroup, FitJob, FitRun, cost, jobs, summarise
 from lib.infra.parallel import longest_first
 from lib.params import validate_section
 from lib.training.loop import TrainResult
@@ -29,19 +30,20 @@ def _run(p, network: str, seed: int, ll: dict, seconds: float, obj_sd: float) ->
     return FitRun(FitJob(p, "gaussian", network, seed), {}, fit, ll, obj_sd)
 
 
-def test_main_network_over_seeds_others_over_variant_seeds():
+def test_one_group_per_dataset_and_network_over_its_seeds():
     p = _params()
     main, other = p.main_network, [n for n in p.networks if n != p.main_network]
-    got = [(j.dataset, j.network, j.seed) for j in jobs(p)]
+    got = [(g.dataset, g.network, g.seeds) for g in jobs(p)]
     want = [
-        (d, n, s)
+        (d, n, (0, 1) if n == main else (7,))
         for d in ("gaussian", "laplace_mixture")
         for n in p.networks
-        for s in ((0, 1) if n == main else (7,))
     ]
     assert got == want and other
-    assert all(isinstance(j, FitJob) and j.params is p for j in jobs(p))
-    assert jobs(p)[0].tag == f"gaussian_{main}_seed0"
+    assert all(isinstance(g, FitGroup) and g.params is p for g in jobs(p))
+    members = jobs(p)[0].members
+    assert all(isinstance(j, FitJob) and j.params is p for j in members)
+    assert [j.tag for j in members] == [f"gaussian_{main}_seed0", f"gaussian_{main}_seed1"]
 
 
 def test_summary_over_seeds_on_fixed_numbers():
@@ -81,11 +83,9 @@ def test_summary_over_seeds_on_fixed_numbers():
     assert got["objective_sd"] == pytest.approx(0.2)
 
 
-def test_the_fit_that_runs_the_integrator_study_starts_first():
+def test_the_groups_that_run_the_integrator_study_start_first():
     p = _params()
-    order = [
-        (j.dataset, j.network, j.seed) for j in (jobs(p)[i] for i in longest_first(jobs(p), cost))
-    ]
+    order = [(g.dataset, g.network) for g in (jobs(p)[i] for i in longest_first(jobs(p), cost))]
     main = p.main_network
-    assert order[:2] == [("gaussian", main, 0), ("laplace_mixture", main, 0)]
-    assert [n for _, n, _ in order[2:4]] == [main, main]  # three integrators to evaluate
+    assert order[:2] == [("gaussian", main), ("laplace_mixture", main)]
+    assert cost(jobs(p)[0]) == 2 * 2 + 1  # two seeds of three integrators, one integrator study
