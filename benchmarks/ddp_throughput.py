@@ -1,5 +1,5 @@
 """Multi-process UNet training throughput: images per second against the number of processes N,
-each a `torchrun` rank training on its slice of one global batch (lib.training.distributed:
+each a `torchrun` rank training on its slice of one global batch (lib.infra.distributed:
 DistributedDataParallel, BatchNorm statistics over the global batch, gloo on CPUs, NCCL on GPUs).
 
 Run: python -m benchmarks.ddp_throughput [--nprocs 1 2] [--steps 20] [--gpu]
@@ -22,10 +22,10 @@ import torch
 
 from benchmarks.unet import PROFILES, _sync
 from lib.flows.flow_matching import cfm_loss, sample_times
+from lib.infra.distributed import data_parallel, process_group, shard, world_from_env
 from lib.nets.unet import UNetConfig, build_unet
 from lib.paths.gaussian import GaussianPath
 from lib.paths.schedules import make_schedule
-from lib.training.distributed import data_parallel, process_group, shard, world_from_env
 
 
 def worker(steps: int, gpu: bool) -> None:

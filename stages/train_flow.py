@@ -9,6 +9,7 @@ from lib.flows.likelihood import dequantize
 from lib.images.data import load_image_npz
 from lib.images.models import fit_all, training
 from lib.infra import layout
+from lib.infra.distributed import current_world
 from lib.infra.stage import run_stage, seeded_generator
 from lib.paths.gaussian import GaussianPath
 from lib.paths.schedules import make_schedule
@@ -30,8 +31,9 @@ def corruption(p, schedule, images, n_levels, device, out) -> None:
 def main(p, device, out):
     name, data = load_image_npz(layout.IMAGES)
     images = torch.as_tensor(data.train.images, device=device)  # uint8 (N, C, H, W)
-    for schedule in p.schedules:
-        corruption(p, schedule, images, data.n_levels, device, out)
+    if current_world().is_main:  # rank 0 alone writes files
+        for schedule in p.schedules:
+            corruption(p, schedule, images, data.n_levels, device, out)
     jobs = [(f"velocity_{s}", training(p, s), None, None, p.checkpoint_every) for s in p.schedules]
     if (t := p.transfer) is not None:
         run = training(
@@ -55,4 +57,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("train_flow", main)
+    run_stage("train_flow", main, distributed=True)  # NPROC=N: N processes per training

@@ -30,4 +30,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("train_score", main)
+    run_stage("train_score", main, distributed=True)  # NPROC=N: N processes per training

@@ -8,6 +8,7 @@ import torch
 from lib.images.data import load_image_npz
 from lib.images.score_sde_models import ScoreSdeTraining, fit_job, schedule_settings
 from lib.infra import layout
+from lib.infra.distributed import current_world
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage
 from lib.nets.unet import UNetConfig
@@ -34,8 +35,9 @@ def main(p, device, out):
         for kind in p.sdes
     ]
     results = map_jobs(fit_job, jobs, device)
-    for r in results:
-        log_curves(out, r["kind"], r["train_loss"])
+    if current_world().is_main:
+        for r in results:
+            log_curves(out, r["kind"], r["train_loss"])
     return {
         "dataset": name,
         "model": {**p.unet.model_dump(), "in_channels": images.shape[1]},
@@ -44,4 +46,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("train_score_sde", main)
+    run_stage("train_score_sde", main, distributed=True)  # NPROC=N: N processes per training

@@ -4,7 +4,8 @@ Checks the report and metrics exist, that a second repro is a no-op, that editin
 param re-runs only primer and what gathers its metrics, that `dvc metrics diff` shows the change,
 that a bad value, a misspelt key and a misspelt section are refused by name; then that a clone
 on a "second machine" pulls every out from a DVC remote and reproduces nothing, and that a queued
-two-experiment sweep runs side by side and travels between machines with exp push / pull.
+two-experiment sweep runs side by side and travels between machines with exp push / pull; and
+that a training re-run on two processes (NPROC=2, torchrun) ends with the one-process model.
 """
 
 import json
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from tests.test_report import assert_claims_follow_their_intervals
@@ -196,11 +198,14 @@ def _merge(base: dict, update: dict) -> None:
             base[k] = v
 
 
-def _run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _run(
+    repo: Path, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DEVICE": "cpu",
+        **(env or {}),
     }
     result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
@@ -405,3 +410,17 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     _dvc(second_machine, "exp", "pull", "origin", "langevin-1")
     listed = _dvc(second_machine, "exp", "list", "--name-only").stdout.split()
     assert "langevin-1" in listed and "langevin-2" not in listed
+
+    # --- one training on two processes (NPROC=2: torchrun, gloo): the one-process model again ---
+    one = torch.load(second_machine / "models" / "train_score" / "noise_linear.pt")
+    two_procs = _run(
+        second_machine, sys.executable, "-m", "dvc", "repro", "-f", "-s", "train_score",
+        env={"NPROC": "2"},
+    )  # fmt: skip
+    assert _ran(two_procs.stdout) == {"train_score"}
+    two = torch.load(second_machine / "models" / "train_score" / "noise_linear.pt")
+    for key, value in one["state_dict"].items():
+        torch.testing.assert_close(two["state_dict"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+    metrics = json.loads((second_machine / "results/train_score/metrics.json").read_text())
+    assert metrics["run"]["processes"] == 2
+    assert not list((second_machine / "checkpoints").glob("*.pt"))

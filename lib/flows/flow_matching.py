@@ -21,6 +21,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from lib.infra.distributed import World, data_parallel, shard_rows, shard_size
 from lib.paths.gaussian import GaussianPath
 from lib.training.loop import LrSchedule, TrainResult, train
 
@@ -140,7 +141,7 @@ def draw_batch(
     """
     couple = get_coupling(coupling)
     gen_device = generator.device if generator is not None else data.device
-    n = min(batch_size, len(data), len(source) if source is not None else len(data))
+    n = global_batch_size(data, batch_size, source)
     z = data[torch.randperm(len(data), generator=generator, device=gen_device)[:n].to(data.device)]
     if preprocess is not None:
         z = preprocess(z, generator)
@@ -154,6 +155,11 @@ def draw_batch(
             x0 = preprocess(x0, generator)
     t = sample_times(n, generator, data.device, t_min, t_max, z.dtype)
     return Batch(z, couple(x0, z), t)
+
+
+def global_batch_size(data: torch.Tensor, batch_size: int, source: torch.Tensor | None) -> int:
+    """Rows of a `draw_batch` batch: batch_size, or all of data (or of source) if fewer."""
+    return min(batch_size, len(data), len(source) if source is not None else len(data))
 
 
 def fit(
@@ -175,10 +181,18 @@ def fit(
     checkpoint: str | Path | None = None,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    world: World | None = None,
 ) -> TrainResult:
     """Train a velocity model(x, t) by conditional flow matching with `lib.training.train`:
     batches of `data` (through `preprocess`) paired with N(0, I) noise or rows of `source` by
-    `coupling`; `checkpoint` makes an interrupted run resume where it stopped."""
+    `coupling`; `checkpoint` makes an interrupted run resume where it stopped.
+
+    world (`lib.infra.distributed`, inside its process group): every rank draws the same
+    global batch of batch_size rows (the coupling sees all of it) and trains on its shard through
+    DistributedDataParallel, so one seed gives the same training whatever the world size."""
+    world = world or World()
+    shard_size(global_batch_size(data, batch_size, source), world)  # before any work
+    forward = data_parallel(model, world)
 
     def loss(it: int) -> torch.Tensor:
         batch = draw_batch(
@@ -191,7 +205,7 @@ def fit(
             t_max=t_max,
             preprocess=preprocess,
         )
-        return cfm_loss(model, path, *batch)
+        return cfm_loss(forward, path, *shard_rows(batch, world))
 
     return train(
         model,

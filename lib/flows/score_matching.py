@@ -21,7 +21,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lib.flows.flow_matching import Preprocess, Reduction, draw_batch, reduce, squared_norm
+from lib.flows.flow_matching import (
+    Preprocess,
+    Reduction,
+    draw_batch,
+    global_batch_size,
+    reduce,
+    squared_norm,
+)
+from lib.infra.distributed import World, data_parallel, shard_rows, shard_size
 from lib.paths.gaussian import GaussianPath
 from lib.sde.solvers import Field
 from lib.training.loop import LrSchedule, TrainResult, train
@@ -105,16 +113,20 @@ def fit(
     checkpoint: str | Path | None = None,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    world: World | None = None,
 ) -> TrainResult:
     """Train a noise predictor model(x, t) by `loss` ("noise", or the unweighted "score" with t
     drawn on [0, t_max]) with `lib.training.train`; `score_fn(model, path)` is then its score.
-    preprocess and checkpoint as in `lib.flow_matching.fit`."""
+    preprocess, checkpoint and world (data parallelism) as in `lib.flow_matching.fit`."""
     loss_fn = get_loss(loss)
     t_top = 1.0 if loss == "noise" else t_max
+    world = world or World()
+    shard_size(global_batch_size(data, batch_size, None), world)  # before any work
+    forward = data_parallel(model, world)
 
     def objective(it: int) -> torch.Tensor:
         batch = draw_batch(data, batch_size, generator, t_max=t_top, preprocess=preprocess)
-        return loss_fn(model, path, *batch)
+        return loss_fn(forward, path, *shard_rows(batch, world))
 
     return train(
         model,

@@ -19,6 +19,7 @@ from lib.flows.likelihood import dequantize
 from lib.images.data import load_image_npz
 from lib.infra import layout
 from lib.infra.device import get_device
+from lib.infra.distributed import World, current_world
 from lib.infra.parallel import map_jobs
 from lib.nets.unet import UNet, UNetConfig, build_unet, count_parameters, save_unet
 from lib.paths.gaussian import GaussianPath
@@ -57,10 +58,11 @@ def fit_unet(
     checkpoint: str | Path | None = None,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    world: World | None = None,
 ) -> tuple[UNet, TrainResult]:
     """Train a fresh UNet (seeded by run.seed) on integer images (N, C, H, W), in eval mode at
     the end. source: integer images of the class-to-class flow's t = 0 (velocity target only),
-    else the flow starts from N(0, I)."""
+    else the flow starts from N(0, I). world: data parallelism, as in `flow_matching.fit`."""
     if run.target == "noise" and source is not None:
         raise ValueError("score matching starts from N(0, I): a source needs target 'velocity'")
     path = GaussianPath(make_schedule(run.schedule))
@@ -79,6 +81,7 @@ def fit_unet(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         progress=progress,
+        world=world,
     )
     if run.target == "velocity":
         result = flow_matching.fit(
@@ -110,7 +113,8 @@ def training(p, schedule: str, **overrides) -> ImageTraining:
 
 def fit_job(job: tuple) -> dict:
     """One model: (stage, tag, ImageTraining, source class or None, target class or None,
-    checkpoint_every). Runs in a worker process: loads the data itself, saves the weights."""
+    checkpoint_every). Runs in a worker process: loads the data itself, saves the weights. Under
+    data parallelism every rank runs it on its shard of each batch; rank 0 saves."""
     stage, tag, run, source_class, target_class, checkpoint_every = job
     device = get_device()
     _, data = load_image_npz(DATA)
@@ -119,6 +123,7 @@ def fit_job(job: tuple) -> dict:
     source = images[labels == source_class] if source_class is not None else None
     if target_class is not None:
         images = images[labels == target_class]
+    world = current_world()
     net, result = fit_unet(
         run,
         images,
@@ -127,16 +132,18 @@ def fit_job(job: tuple) -> dict:
         source=source,
         checkpoint=layout.checkpoint(stage, tag),
         checkpoint_every=checkpoint_every,
+        world=world,
     )
-    save_unet(
-        layout.model(stage, tag),
-        net,
-        tuple(images.shape[2:]),
-        target=run.target,
-        schedule=run.schedule,
-        source_class=source_class,
-        target_class=target_class,
-    )
+    if world.is_main:
+        save_unet(
+            layout.model(stage, tag),
+            net,
+            tuple(images.shape[2:]),
+            target=run.target,
+            schedule=run.schedule,
+            source_class=source_class,
+            target_class=target_class,
+        )
     tail = result.train_loss[-min(100, len(result.train_loss)) :]
     return {
         "tag": tag,
@@ -163,6 +170,7 @@ def fit_all(stage: str, jobs: list[tuple], device, out) -> dict:
     summaries by tag. Measured on 2 cores: two one-thread workers train 1115 + 1104 images/s
     against 1620 for one two-thread process."""
     results = map_jobs(fit_job, [(stage, *job) for job in jobs], device, cost=_examples)
-    for r in results:
-        log_curves(out, r["tag"], r["train_loss"])
+    if current_world().is_main:
+        for r in results:
+            log_curves(out, r["tag"], r["train_loss"])
     return {r["tag"]: {**r["summary"], "n_parameters": r["n_parameters"]} for r in results}

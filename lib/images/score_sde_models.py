@@ -18,6 +18,7 @@ from lib.flows.likelihood import dequantize
 from lib.images.data import load_image_npz
 from lib.infra import layout
 from lib.infra.device import get_device
+from lib.infra.distributed import current_world
 from lib.nets.preconditioning import ScaledInput
 from lib.nets.unet import UNetConfig, build_unet, count_parameters, load_unet, save_unet
 from lib.paths.gaussian import GaussianPath
@@ -71,8 +72,10 @@ def build_model(kind: str, schedule: dict, config: UNetConfig, in_channels: int,
 
 
 def fit_job(job: ScoreSdeTraining) -> dict:
-    """Train one model on the training images and save it (a worker's entry point)."""
+    """Train one model on the training images and save it (a worker's entry point); under data
+    parallelism every rank trains on its shard of each batch and rank 0 saves."""
     device = get_device()
+    world = current_world()
     _, data = load_image_npz(layout.IMAGES)
     images = torch.as_tensor(data.train.images, device=device)
     torch.manual_seed(job.seed)
@@ -95,15 +98,17 @@ def fit_job(job: ScoreSdeTraining) -> dict:
         preprocess=lambda x, g: dequantize(x, data.n_levels, g),
         checkpoint=layout.checkpoint(STAGE, job.kind),
         checkpoint_every=job.checkpoint_every,
+        world=world,
     )
-    save_unet(
-        layout.model(STAGE, job.kind),
-        model.net,
-        tuple(images.shape[2:]),
-        target="noise",
-        sde=job.kind,
-        schedule=job.schedule,
-    )
+    if world.is_main:
+        save_unet(
+            layout.model(STAGE, job.kind),
+            model.net,
+            tuple(images.shape[2:]),
+            target="noise",
+            sde=job.kind,
+            schedule=job.schedule,
+        )
     tail = result.train_loss[-min(100, len(result.train_loss)) :]
     return {
         "kind": job.kind,

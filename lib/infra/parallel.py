@@ -3,9 +3,11 @@
 Small models are dominated by per-operation overhead, so one process per core with one PyTorch
 thread each beats one process with many threads. Results do not depend on the number of
 workers: every job seeds its own generators. On a GPU the jobs run one after another in this
-process (they would only queue on the one device). Given each job's expected `cost`, the pool
-starts the longest first (longest-processing-time scheduling: no long job left to run alone at
-the end while the other core idles); results come back in the jobs' order. Each worker's
+process (they would only queue on the one device), and so they do under data parallelism
+(`torchrun`, `lib.infra.distributed`), where every rank takes part in every job. Given each
+job's expected `cost`, the pool starts the longest first (longest-processing-time scheduling:
+no long job left to run alone at the end while the other core idles); results come back in the
+jobs' order. Each worker's
 `phases` tally comes back with its results and is added to this process's under `workers/`
 (core-seconds).
 """
@@ -21,14 +23,16 @@ from typing import TypeVar
 import torch
 
 from lib.infra import phases
+from lib.infra.distributed import current_world
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 
 def default_workers(n_jobs: int, device: torch.device | str) -> int:
-    """WORKERS from the environment, else one per CPU core; 1 on a GPU or for a single job."""
-    if torch.device(device).type != "cpu" or n_jobs <= 1:
+    """WORKERS from the environment, else one per CPU core; 1 on a GPU, for a single job, or
+    inside a process group (data-parallel jobs run in turn, each over all ranks)."""
+    if torch.device(device).type != "cpu" or n_jobs <= 1 or current_world().size > 1:
         return 1
     raw = os.environ.get("WORKERS")
     if raw is not None:

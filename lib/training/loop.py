@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from lib.infra.distributed import is_main_process, mean_over_ranks
 from lib.infra.phases import phase
 from lib.training.checkpoint import Checkpoint
 from lib.training.ema import ema_decay_at, make_ema, update_ema
@@ -80,6 +81,11 @@ def train(
     computation is deterministic. A checkpoint from other settings is ignored with a warning (it
     cannot tell other data apart: remove it when the inputs change). The file is deleted once the
     run completes: a later run with the same settings trains afresh, never returns a stale model.
+
+    Under data parallelism (`lib.infra.distributed`: loss_fn takes this rank's shard of the
+    global batch through a DistributedDataParallel forward) every rank runs this loop: the loss
+    recorded is the mean over ranks (the global batch's), and rank 0 alone writes checkpoints and
+    shows progress. A checkpoint holds no world size: a run resumes on any number of processes.
     """
     _check_settings(n_iters, lr_schedule, warmup, ema_decay, eval_every, checkpoint_every)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -123,7 +129,7 @@ def train(
         initial=resumed_from,
         total=n_iters,
         desc=desc,
-        disable=None if progress else True,
+        disable=None if progress and is_main_process() else True,
     )
     with phase("training"):  # validation inside is its own phase
         for it in bar:
@@ -141,14 +147,14 @@ def train(
             optimizer.step()
             if ema is not None:
                 update_ema(ema, model, ema_decay_at(ema_decay, it))
-            history["train_loss"].append(loss.item())
+            history["train_loss"].append(mean_over_ranks(loss.detach()).item())
 
             if validate is not None and (it % eval_every == 0 or it == n_iters):
                 value = _validate(validate, evaluated, model, it, history, best)
                 bar.set_postfix(
                     loss=f"{loss.item():.4g}", val=f"{value:.4g}", best=f"{best.value:.4g}"
                 )
-            if saver is not None and saver.due(it, n_iters):
+            if saver is not None and saver.due(it, n_iters) and is_main_process():
                 state = {
                     "iteration": it,
                     "model": model.state_dict(),
@@ -165,7 +171,7 @@ def train(
     if ema is not None:
         model.load_state_dict(ema.state_dict())
     model.train(was_training)
-    if saver is not None:
+    if saver is not None and is_main_process():
         saver.remove()
     best_value = best.value if validate is not None and math.isfinite(best.value) else math.nan
     return TrainResult(

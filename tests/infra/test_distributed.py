@@ -7,7 +7,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from lib.training.distributed import (
+from lib.infra.distributed import (
     DistributedBatchNorm2d,
     World,
     data_parallel,

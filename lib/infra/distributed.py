@@ -55,6 +55,28 @@ def world_from_env(env: dict[str, str] | None = None) -> World:
     return World(int(raw["RANK"]), int(raw["WORLD_SIZE"]))
 
 
+def current_world() -> World:
+    """This process's place in the initialised default process group; one process without one."""
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size())
+    return World()
+
+
+def is_main_process() -> bool:
+    """Rank 0, or a process outside any process group: the one that writes files."""
+    return current_world().is_main
+
+
+def n_processes_requested(env: dict[str, str] | None = None) -> int:
+    """NPROC, the processes a stage that trains by data parallelism asks torchrun for (default
+    1): the one switch of the README's "Several processes per training"."""
+    env = os.environ if env is None else env
+    raw = env.get("NPROC", "1").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"NPROC = {raw!r}: expected a positive integer (processes per training)")
+    return int(raw)
+
+
 def backend(device: torch.device | str) -> str:
     """NCCL between GPUs, gloo between CPU processes."""
     return "nccl" if torch.device(device).type == "cuda" else "gloo"
@@ -78,16 +100,46 @@ def process_group(
         dist.destroy_process_group()
 
 
+def shard_size(batch_size: int, world: World) -> int:
+    """Rows per rank of a global batch; raises unless every rank gets an equal slice."""
+    if batch_size % world.size:
+        raise ValueError(
+            f"batch_size = {batch_size} is not divisible by the world size {world.size}: every "
+            "rank must train on an equal slice of the global batch"
+        )
+    return batch_size // world.size
+
+
 def shard(batch: torch.Tensor, world: World) -> torch.Tensor:
     """Rows [r B / N, (r + 1) B / N) of a global batch of B rows, for rank r of N."""
-    n = len(batch)
-    if n % world.size:
-        raise ValueError(
-            f"batch_size = {n} is not divisible by the world size {world.size}: every rank must "
-            "train on an equal slice of the global batch"
-        )
-    size = n // world.size
+    size = shard_size(len(batch), world)
     return batch[world.rank * size : (world.rank + 1) * size]
+
+
+def shard_rows(tensors: tuple[torch.Tensor, ...], world: World) -> tuple[torch.Tensor, ...]:
+    """`shard` of each tensor of a batch (e.g. data, noise and times), the same rows of each."""
+    return tuple(shard(x, world) for x in tensors)
+
+
+def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """The mean of a (detached) tensor over the ranks; x itself outside a process group. With
+    equal shards the mean of the ranks' batch-mean losses is the global batch's mean loss."""
+    world = current_world()
+    if world.size == 1:
+        return x
+    out = x.detach().clone()
+    dist.all_reduce(out)
+    return out / world.size
+
+
+def gather_rows(x: torch.Tensor, world: World) -> torch.Tensor | None:
+    """Every rank's rows (equal counts) concatenated in rank order, on rank 0; None elsewhere.
+    With each rank holding its `shard` of a global batch this is the global batch again."""
+    if world.size == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(world.size)] if world.is_main else None
+    dist.gather(x.contiguous(), parts, dst=0)
+    return torch.cat(parts) if world.is_main else None
 
 
 class _AllReduceSum(torch.autograd.Function):
