@@ -13,6 +13,7 @@ import torch
 from lib.images import classifier, sampling
 from lib.images.data import load_image_npz
 from lib.infra import layout
+from lib.infra.distributed import current_world
 from lib.infra.io import save_npz
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage, seeded_generator
@@ -40,6 +41,8 @@ def main(p, device, out):
     jobs = sampling.grid_jobs(p, x0, k, device)
     runs = [r for rs in map_jobs(sampling.run_grid, jobs, device) for r in rs]
     sampling_seconds = time.perf_counter() - start
+    if not current_world().is_main:  # under torchrun the other ranks only share the sampling
+        return {}
     save_npz(out / "samples.npz", **{f"{r.schedule}.{r.key}": r.images for r in runs})
     scores = {(r.schedule, r.key): stick.score(r.images) for r in runs}
     result = rank(runs, scores, stick, p.fast_nfe, y.level)
@@ -81,4 +84,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("sample", main)
+    run_stage("sample", main, distributed=True)  # NPROC=N: the sampling split over N processes

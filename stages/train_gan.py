@@ -9,6 +9,7 @@ from dataclasses import replace
 from lib.images.data import load_image_npz
 from lib.images.gan_models import GanJob, fit_job
 from lib.infra import layout
+from lib.infra.distributed import current_world
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage
 from lib.nets.gan import GanConfig
@@ -27,7 +28,7 @@ def main(p, device, out):
         switched = replace(config, spectral_norm=not config.spectral_norm)
         jobs.append(GanJob("gan_ablation", switched, **settings))
     results = map_jobs(fit_job, jobs, device)
-    for r in results:
+    for r in results if current_world().is_main else []:  # rank 0 alone writes files
         suffix = "" if r["tag"] == "gan" else "_ablation"
         log_curves(out, f"generator{suffix}", r["g_loss"])
         log_curves(out, f"discriminator{suffix}", r["d_loss"])
@@ -40,4 +41,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("train_gan", main)
+    run_stage("train_gan", main, distributed=True)  # NPROC=N: N processes per training

@@ -5,7 +5,8 @@ param re-runs only primer and what gathers its metrics, that `dvc metrics diff` 
 that a bad value, a misspelt key and a misspelt section are refused by name; then that a clone
 on a "second machine" pulls every out from a DVC remote and reproduces nothing, and that a queued
 two-experiment sweep runs side by side and travels between machines with exp push / pull; and
-that a training re-run on two processes (NPROC=2, torchrun) ends with the one-process model.
+that the sampling re-run on two processes (NPROC=2, torchrun) gives the same images and a
+training the one-process model.
 """
 
 import json
@@ -410,6 +411,19 @@ def test_dvc_pipeline_end_to_end(tmp_path):
     _dvc(second_machine, "exp", "pull", "origin", "langevin-1")
     listed = _dvc(second_machine, "exp", "list", "--name-only").stdout.split()
     assert "langevin-1" in listed and "langevin-2" not in listed
+
+    # --- the sampling split over two processes (NPROC=2: torchrun, gloo): the same images ---
+    samples = second_machine / "results" / "sample" / "samples.npz"
+    one_process = samples.read_bytes()
+    split = _run(
+        second_machine, sys.executable, "-m", "dvc", "repro", "-f", "-s", "sample",
+        env={"NPROC": "2"},
+    )  # fmt: skip
+    assert _ran(split.stdout) == {"sample"} and samples.read_bytes() == one_process
+    assert (
+        json.loads((second_machine / "results/sample/metrics.json").read_text())["run"]["processes"]
+        == 2
+    )
 
     # --- one training on two processes (NPROC=2: torchrun, gloo): the one-process model again ---
     one = torch.load(second_machine / "models" / "train_score" / "noise_linear.pt")

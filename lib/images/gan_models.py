@@ -11,6 +11,7 @@ from lib.flows.likelihood import dequantize
 from lib.images.data import load_image_npz
 from lib.infra import layout
 from lib.infra.device import get_device
+from lib.infra.distributed import current_world
 from lib.nets.gan import Discriminator, GanConfig, Generator, save_gan
 from lib.nets.unet import count_parameters
 from lib.training.gan_loop import fit_gan
@@ -33,8 +34,9 @@ class GanJob:
 
 def fit_job(job: GanJob) -> dict:
     """Train one GAN on the training images and save it (a worker's entry point): its summary and
-    loss curves."""
+    loss curves. Under data parallelism every rank trains on its shards; rank 0 saves."""
     device = get_device()
+    world = current_world()
     _, data = load_image_npz(layout.IMAGES)
     images = torch.as_tensor(data.train.images, device=device)
     shape = tuple(images.shape[2:])
@@ -55,11 +57,13 @@ def fit_job(job: GanJob) -> dict:
         seed_generator=torch.Generator().manual_seed(job.seed),
         checkpoint=layout.checkpoint(STAGE, job.tag),
         checkpoint_every=job.checkpoint_every,
+        world=world,
     )
-    save_gan(
-        layout.model(STAGE, job.tag), generator, discriminator, shape,
-        spectral_norm=job.config.spectral_norm,
-    )  # fmt: skip
+    if world.is_main:
+        save_gan(
+            layout.model(STAGE, job.tag), generator, discriminator, shape,
+            spectral_norm=job.config.spectral_norm,
+        )  # fmt: skip
     tail = min(100, len(result.d_loss))
 
     def last(values: list[float]) -> float:

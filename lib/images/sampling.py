@@ -22,6 +22,7 @@ from lib.flows import score_matching
 from lib.flows.likelihood import dequantize, quantize
 from lib.images import classifier
 from lib.infra import layout
+from lib.infra.distributed import current_world, map_batches
 from lib.infra.stage import seeded_generator, value_key
 from lib.nets.unet import load_unet
 from lib.params import Section
@@ -85,9 +86,12 @@ class GridJob:
 
 def run_grid(job: GridJob) -> list[Run]:
     """All runs of one schedule, exact solution first (module-level: a worker's entry point).
-    Every run integrates the same batches of x0 in turn; the exact solve's step sizes are chosen
-    per batch, and its NFE is the mean per image."""
+    Every run integrates the same batches of x0; the exact solve's step sizes are chosen per
+    batch, and its NFE is the mean per image. Under data parallelism (`lib.infra.distributed`)
+    the batches are shared out over the ranks and every rank ends with every run, the same runs
+    whatever the number of ranks: each SDE batch draws from its own seeded stream."""
     device = torch.device(job.device)
+    world = current_world()
     flow, _ = load_unet(job.velocity_file, device)
     path = GaussianPath(make_schedule(job.schedule))
     batches = job.x0.to(device).split(job.batch_size)
@@ -96,18 +100,22 @@ def run_grid(job: GridJob) -> list[Run]:
         images = quantize(z, job.n_levels).cpu().numpy()
         return Run(job.schedule, images=images, seconds=time.perf_counter() - start, **kw)
 
-    def each_batch(fn) -> torch.Tensor:
-        return torch.cat([fn(x) for x in batches])
+    def each_batch(fn) -> torch.Tensor:  # fn(i, batch i) of every batch, in batch order
+        return torch.cat(map_batches(lambda i, x: fn(i, x).cpu(), batches, world)).to(device)
 
     start = time.perf_counter()
-    solves = [solve_adaptive(flow, x, **job.exact) for x in batches]
-    exact = torch.cat([s.x for s in solves])
-    nfe = round(sum(s.nfe * len(s.x) for s in solves) / len(exact))
+    solves = map_batches(
+        lambda i, x: (lambda s: (s.x.cpu(), s.nfe))(solve_adaptive(flow, x, **job.exact)),
+        batches,
+        world,
+    )
+    exact = torch.cat([x for x, _ in solves]).to(device)
+    nfe = round(sum(n * len(x) for x, n in solves) / len(exact))
     runs = [finish(exact, start, sampler="exact", nfe=nfe)]
     for method, steps in job.ode.items():
         for n in steps:
             start = time.perf_counter()
-            z = each_batch(lambda x, m=method, n=n: samplers.sample(m, flow, x, n))
+            z = each_batch(lambda i, x, m=method, n=n: samplers.sample(m, flow, x, n))
             rmse = (z - exact).pow(2).mean().sqrt().item()
             nfe = samplers.nfe(method, n)
             runs.append(finish(z, start, sampler=method, nfe=nfe, n_steps=n, rmse_to_exact=rmse))
@@ -116,16 +124,18 @@ def run_grid(job: GridJob) -> list[Run]:
     score = score_matching.score_fn(noise, path)
     sde_runs = [(s, job.sde_n_steps) for s in job.sde_sigmas]
     sde_runs += [(job.sweep_sigma, n) for n in job.sweep_n_steps]
-    for i, (sigma, n) in enumerate(sde_runs):
-        # each run its own stream, so adding a run leaves the others' noise unchanged
-        gen = torch.Generator(device=device).manual_seed(job.seed + 1 + i)
+    for run, (sigma, n) in enumerate(sde_runs):
         g_t = samplers.diffusion(job.sde_diffusion, sigma, path.schedule.sigma)
+
+        def sde(i: int, x: torch.Tensor, n=n, g_t=g_t, run=run) -> torch.Tensor:
+            # each run and batch its own stream: adding a run leaves the others' noise unchanged,
+            # and a batch draws the same noise on whichever rank computes it
+            seed = int(np.random.SeedSequence([job.seed, run, i]).generate_state(1)[0])
+            gen = torch.Generator(device=device).manual_seed(seed)
+            return samplers.sample("em", flow, x, n, score=score, sigma=g_t, generator=gen)
+
         start = time.perf_counter()
-        z = each_batch(
-            lambda x, n=n, s=g_t, g=gen: samplers.sample(
-                "em", flow, x, n, score=score, sigma=s, generator=g
-            )
-        )
+        z = each_batch(sde)
         runs.append(
             finish(z, start, sampler="sde", nfe=samplers.nfe("em", n), n_steps=n, sigma=sigma)
         )

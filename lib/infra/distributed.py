@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,20 @@ def gather_rows(x: torch.Tensor, world: World) -> torch.Tensor | None:
     parts = [torch.empty_like(x) for _ in range(world.size)] if world.is_main else None
     dist.gather(x.contiguous(), parts, dst=0)
     return torch.cat(parts) if world.is_main else None
+
+
+def map_batches(fn: Callable[[int, T], R], batches: Sequence[T], world: World) -> list[R]:
+    """[fn(i, batch i) for every batch], batch i computed on rank i mod N and every result sent to
+    every rank (pickled), in batch order: sampling split over ranks. As long as fn(i, .) depends
+    on i and its batch alone (e.g. its noise from a generator seeded by i), the results are the
+    same whatever the world size."""
+    mine = {i: fn(i, b) for i, b in enumerate(batches) if i % world.size == world.rank}
+    if world.size == 1:
+        return [mine[i] for i in range(len(batches))]
+    parts: list[dict] = [{} for _ in range(world.size)]
+    dist.all_gather_object(parts, mine)
+    everything = {i: r for part in parts for i, r in part.items()}
+    return [everything[i] for i in range(len(batches))]
 
 
 class _AllReduceSum(torch.autograd.Function):

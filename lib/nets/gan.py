@@ -81,9 +81,11 @@ class Generator(nn.Module):
         ch = config.channels
         self.linear = nn.Linear(config.latent_dim, ch[0] * self.start[0] * self.start[1])
         self.norm = _norm(ch[0], config.batch_norm)
+        # no bias before a BatchNorm: it would be subtracted again, its gradient is zero, and
+        # Adam would turn that zero's rounding into steps of size lr (a random walk)
         self.ups = nn.ModuleList(
             nn.Sequential(
-                nn.ConvTranspose2d(c, c_next, 4, stride=2, padding=1),
+                nn.ConvTranspose2d(c, c_next, 4, stride=2, padding=1, bias=not config.batch_norm),
                 _norm(c_next, config.batch_norm),
                 nn.ReLU(),
             )

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from lib.infra.distributed import World, data_parallel, mean_over_ranks, shard, shard_size
 from lib.infra.phases import phase
 from lib.training.checkpoint import Checkpoint
 
@@ -60,6 +61,7 @@ def fit_gan(
     checkpoint_every: int | None = None,
     progress: bool = True,
     desc: str = "train_gan",
+    world: World | None = None,
 ) -> GanResult:
     """Train G and D on images (N, C, H, W) with one Adam optimizer each.
 
@@ -74,8 +76,16 @@ def fit_gan(
     written atomically; a run with the same settings resumes from the file and ends bit-identical
     to an uninterrupted run (given deterministic kernels). The file is deleted at the end.
     Both networks train in train mode and end in eval mode.
+
+    world (`lib.infra.distributed`, inside its process group): every rank draws the same global
+    batches and z and trains on its shard, each network's step through DistributedDataParallel
+    (the generator's BatchNorm over all ranks); the losses and logits recorded are the global
+    batch's, rank 0 alone writes the checkpoint, and a run resumes on any world size.
     """
+    world = world or World()
     _check_settings(n_iters, batch_size, n_critic, len(images), checkpoint_every)
+    shard_size(batch_size, world)  # before any work
+    g_step, d_step = data_parallel(generator, world), data_parallel(discriminator, world)
     device = next(generator.parameters()).device
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
@@ -109,13 +119,17 @@ def fit_gan(
             saved["seconds"],
         )
 
-    def real_batch() -> torch.Tensor:
+    def real_batch() -> torch.Tensor:  # this rank's shard of the global batch
         idx = torch.randperm(len(images), generator=seed_generator)[:batch_size]
         x = images[idx.to(images.device)]
-        return (x if preprocess is None else preprocess(x, seed_generator)).to(device)
+        return shard(x if preprocess is None else preprocess(x, seed_generator), world).to(device)
 
     def latent() -> torch.Tensor:
-        return torch.randn(batch_size, latent_dim, generator=seed_generator).to(device)
+        z = torch.randn(batch_size, latent_dim, generator=seed_generator)
+        return shard(z, world).to(device)
+
+    def mean(x: torch.Tensor) -> float:  # over the global batch
+        return mean_over_ranks(x.detach().mean()).item()
 
     generator.train()
     discriminator.train()
@@ -125,7 +139,7 @@ def fit_gan(
         initial=resumed_from,
         total=n_iters,
         desc=desc,
-        disable=None if progress else True,
+        disable=None if progress and world.is_main else True,
     )
     with phase("training"):
         for it in bar:
@@ -136,26 +150,27 @@ def fit_gan(
                     fake = generator(latent())
                 # One call on real and fake together: one power iteration of the spectral norm
                 # per step (D has no BatchNorm, so the two halves do not interact).
-                d_real, d_fake = discriminator(torch.cat([x, fake])).split(len(x))
+                d_real, d_fake = d_step(torch.cat([x, fake])).split(len(x))
                 loss = discriminator_loss(d_real, d_fake)
                 opt_d.zero_grad(set_to_none=True)
                 loss.backward()
                 opt_d.step()
-                d_loss += loss.item() / n_critic
-                d_real_mean += d_real.mean().item() / n_critic
-                d_fake_mean += d_fake.mean().item() / n_critic
+                d_loss += mean(loss) / n_critic
+                d_real_mean += mean(d_real) / n_critic
+                d_fake_mean += mean(d_fake) / n_critic
 
-            discriminator.requires_grad_(False)  # the generator step moves G only
-            g_loss = generator_loss(discriminator(generator(latent())))
+            # the generator step moves G only: D is called as itself (no gradient to average)
+            discriminator.requires_grad_(False)
+            g_loss = generator_loss(discriminator(g_step(latent())))
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
             discriminator.requires_grad_(True)
 
-            for key, value in zip(history, (d_loss, g_loss.item(), d_real_mean, d_fake_mean)):
+            for key, value in zip(history, (d_loss, mean(g_loss), d_real_mean, d_fake_mean)):
                 history[key].append(value)
             bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{history['g_loss'][-1]:.3f}")
-            if saver is not None and saver.due(it, n_iters):
+            if saver is not None and saver.due(it, n_iters) and world.is_main:
                 state = {
                     "iteration": it,
                     "generator": generator.state_dict(),
@@ -169,7 +184,7 @@ def fit_gan(
 
     generator.eval()
     discriminator.eval()
-    if saver is not None:
+    if saver is not None and world.is_main:
         saver.remove()
     return GanResult(
         d_loss=history["d_loss"],

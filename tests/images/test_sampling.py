@@ -1,11 +1,14 @@
 """The sampler grid of one schedule on tiny untrained UNets: every run from the same noise,
-its function evaluations counted, images quantized, the ODE runs' distance to the exact solve."""
+its function evaluations counted, images quantized, the ODE runs' distance to the exact solve;
+the same runs when the batches are split over two processes."""
 
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 
 from lib.images.sampling import GridJob, run_grid
+from lib.infra.distributed import World, process_group
 from lib.nets.unet import UNetConfig, build_unet, save_unet
 
 
@@ -64,3 +67,23 @@ def test_the_grid_is_deterministic_and_sde_runs_keep_their_own_noise(job):
     # dropping the sweep leaves the main SDE runs' noise (and images) unchanged
     no_sweep = run_grid(GridJob(**{**job.__dict__, "sweep_sigma": None, "sweep_n_steps": []}))
     assert np.array_equal(no_sweep[-1].images, a[-2].images)
+
+
+def _grid_on_rank(rank: int, size: int, job: GridJob, out_dir) -> None:
+    world = World(rank, size)
+    with process_group(world, "cpu", init_method=f"file://{out_dir / 'store'}"):
+        torch.set_num_threads(1)
+        runs = run_grid(job)
+        np.savez(out_dir / f"rank{rank}.npz", **{r.key: r.images for r in runs})
+
+
+def test_the_grid_split_over_two_ranks_gives_every_rank_the_same_runs(job, tmp_path):
+    """3 batches over 2 gloo processes (2 + 1): each rank ends with every image of every run,
+    equal to one process's, SDE noise included."""
+    mp.spawn(_grid_on_rank, args=(2, job, tmp_path), nprocs=2, join=True)
+    single = {r.key: r.images for r in run_grid(job)}
+    for rank in (0, 1):
+        got = np.load(tmp_path / f"rank{rank}.npz")
+        assert sorted(got.files) == sorted(single)
+        for key, images in single.items():
+            np.testing.assert_array_equal(got[key], images, err_msg=key)

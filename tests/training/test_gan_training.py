@@ -62,8 +62,9 @@ def test_discriminator_learns_on_digits(digits):
     assert len(result.d_loss) == len(result.g_loss) == len(result.d_real_mean) == 40
     assert result.resumed_from == 0 and result.seconds > 0
     assert not generator.training and not discriminator.training
-    # At chance L_D = 2 log 2 = 1.386; an untrained D starts there (logits near 0).
-    assert result.d_loss[0] == pytest.approx(2 * math.log(2), abs=0.05)
+    # At chance L_D = 2 log 2 = 1.386; an untrained D starts near there (logits near 0; a spread
+    # s of the logits adds about s^2 / 4).
+    assert result.d_loss[0] == pytest.approx(2 * math.log(2), abs=0.1)
     late = sum(result.d_loss[-10:]) / 10
     assert late < 2 * math.log(2) - 0.5
     # D separates real from fake: its mean logit is higher on the real batch.
