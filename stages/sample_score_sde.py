@@ -9,6 +9,7 @@ from lib.images import score_sde_sampling as pc
 from lib.images.data import load_image_npz
 from lib.images.score_sde_likelihood import BitsJob, run_bits
 from lib.infra import layout
+from lib.infra.distributed import current_world
 from lib.infra.io import save_npz
 from lib.infra.parallel import map_jobs
 from lib.infra.stage import run_stage
@@ -46,6 +47,8 @@ def main(p, device, out):
         for seed in p.seeds
     ]
     cells = pc.pool_seeds([c for cs in map_jobs(pc.run_table, jobs, device) for c in cs])
+    if not current_world().is_main:  # under torchrun the other ranks only share the sampling
+        return {}
     save_npz(out / "samples.npz", **{".".join(k): c.images for k, c in cells.items()})
     scores = {k: stick.score(c.images) for k, c in cells.items()}
     level = sample_p.yardstick.level
@@ -90,4 +93,4 @@ def main(p, device, out):
 
 
 if __name__ == "__main__":
-    run_stage("sample_score_sde", main)
+    run_stage("sample_score_sde", main, distributed=True)  # NPROC=N: sampling over N processes

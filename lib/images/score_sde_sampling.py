@@ -18,6 +18,7 @@ import torch
 from lib.flows import score_matching
 from lib.flows.likelihood import quantize
 from lib.images.score_sde_models import load_score_model
+from lib.infra.distributed import current_world, map_batches
 from lib.paths.gaussian import GaussianPath
 from lib.sde import registry
 from lib.sde.score_sde import ScoreSDE
@@ -78,16 +79,20 @@ def cell_plan(predictors, n_steps: int) -> list[tuple[str, str, str, int]]:
     return [*plan, (CORRECTOR_ONLY, "c_2n", "langevin", 2 * n_steps)]
 
 
-def cell_seed(seed: int, sampler: str, variant: str) -> int:
-    """The seed of one cell's noise stream: a function of the cell's name, not of its position,
-    so adding or removing a predictor leaves every other cell's images unchanged."""
-    return seed * 2**32 + zlib.crc32(f"{sampler}/{variant}".encode())
+def cell_seed(seed: int, sampler: str, variant: str, batch: int = 0) -> int:
+    """The seed of one cell's noise stream for one batch: a function of the cell's name, not of
+    its position, so adding or removing a predictor leaves every other cell's images unchanged,
+    and of the batch's index, so a batch draws the same noise on whichever rank computes it."""
+    return (seed * 2**32 + zlib.crc32(f"{sampler}/{variant}/{batch}".encode())) % 2**63
 
 
 def run_table(job: TableJob) -> list[Cell]:
     """Every cell of one SDE and seed from one prior draw x_0 (a worker's entry point); each cell
-    draws its noise from its own stream, so adding a cell leaves the others unchanged."""
+    and batch draws its noise from its own stream, so adding a cell leaves the others unchanged.
+    Under data parallelism the batches are shared out over the ranks (`map_batches`) and every
+    rank ends with every cell, the same cells whatever the number of ranks."""
     device = torch.device(job.device)
+    world = current_world()
     model, schedule = load_score_model(job.sde, device)
     sde = ScoreSDE(schedule, job.eps)
     score = score_matching.score_fn(model, GaussianPath(schedule))
@@ -97,15 +102,21 @@ def run_table(job: TableJob) -> list[Cell]:
     cells = []
     plan = cell_plan(job.predictors, job.n_steps)
     for sampler, variant, entry, levels in [*plan, (ADAPTIVE, "adaptive", ADAPTIVE, None)]:
-        gen = torch.Generator(device=device).manual_seed(cell_seed(job.seed, sampler, variant))
         options = job.adaptive if entry == ADAPTIVE else {"denoise": job.denoise}
         run = registry.get(entry).run
+
+        def one_batch(i: int, b: torch.Tensor, cell=(sampler, variant, run, levels, options)):
+            sampler, variant, run, levels, options = cell
+            gen = torch.Generator(device=device).manual_seed(
+                cell_seed(job.seed, sampler, variant, i)
+            )
+            x, nfe = run(b, levels, score=score, sde=sde, snr=job.snr, generator=gen, **options)
+            return x.cpu(), nfe
+
         start = time.perf_counter()
-        runs = [
-            run(b, levels, score=score, sde=sde, snr=job.snr, generator=gen, **options)
-            for b in batches
-        ]  # (x, nfe) per batch; the adaptive solve's NFE varies with the batch
-        x = torch.cat([r for r, _ in runs])
+        # (x, nfe) per batch; the adaptive solve's NFE varies with the batch
+        runs = map_batches(one_batch, batches, world)
+        x = torch.cat([r for r, _ in runs]).to(device)
         nfe = sum(n * len(r) for r, n in runs) / len(x)
         cells.append(_cell(job, sampler, variant, levels, nfe, start, x))
     return cells

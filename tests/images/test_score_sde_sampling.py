@@ -1,13 +1,16 @@
 """One (SDE, seed) of the P/C/PC table on a tiny untrained model: every cell from one prior draw,
-reproducible, each cell's noise independent of the others; cells pooled over seeds."""
+reproducible, each cell's noise independent of the others, the same on two processes; cells
+pooled over seeds."""
 
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 
 from lib.images import score_sde_sampling as pc
 from lib.images.score_sde_models import STAGE, build_model
 from lib.infra import layout
+from lib.infra.distributed import World, process_group
 from lib.nets.unet import UNetConfig, save_unet
 
 
@@ -69,6 +72,27 @@ def test_a_cell_does_not_depend_on_the_other_predictors(tiny_model):
     # a different seed draws a different prior sample
     other = pc.run_table(_job("ve", ("ancestral_sampling",), seed=1))
     assert not np.array_equal(other[0].images, one[("ancestral_sampling", "p_n")])
+
+
+def _table_on_rank(rank: int, size: int, out_dir) -> None:
+    world = World(rank, size)
+    with process_group(world, "cpu", init_method=f"file://{out_dir / 'store'}"):
+        torch.set_num_threads(1)
+        cells = pc.run_table(_job("vp"))
+        np.savez(
+            out_dir / f"rank{rank}.npz", **{f"{c.sampler}.{c.variant}": c.images for c in cells}
+        )
+
+
+def test_the_table_split_over_two_ranks_gives_the_same_cells(tiny_model, tmp_path):
+    """2 batches (4 + 2 images) over 2 gloo processes: every cell equal to one process's."""
+    mp.spawn(_table_on_rank, args=(2, tmp_path), nprocs=2, join=True)
+    single = {f"{c.sampler}.{c.variant}": c.images for c in pc.run_table(_job("vp"))}
+    for rank in (0, 1):
+        got = np.load(tmp_path / f"rank{rank}.npz")
+        assert sorted(got.files) == sorted(single)
+        for key, images in single.items():
+            np.testing.assert_array_equal(got[key], images, err_msg=key)
 
 
 def test_pooling_concatenates_seeds_in_order():
