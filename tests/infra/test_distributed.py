@@ -10,7 +10,13 @@ from torch import nn
 from lib.infra.distributed import (
     DistributedBatchNorm2d,
     World,
+    current_world,
     data_parallel,
+    gather_rows,
+    is_main_process,
+    map_batches,
+    mean_over_ranks,
+    n_processes_requested,
     process_group,
     shard,
     sync_batchnorm,
@@ -116,3 +122,22 @@ def test_shards_are_equal_contiguous_slices_of_the_global_batch():
     assert torch.equal(torch.cat(parts), batch) and {len(p) for p in parts} == {4}
     with pytest.raises(ValueError, match="batch_size = 12 is not divisible by the world size 5"):
         shard(batch, World(0, 5))
+
+
+def test_the_nproc_switch_and_the_world_outside_a_process_group():
+    assert n_processes_requested({}) == 1 and n_processes_requested({"NPROC": "3"}) == 3
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ValueError, match=f"NPROC = '{bad}': expected a positive integer"):
+            n_processes_requested({"NPROC": bad})
+    assert current_world() == World() and is_main_process()
+
+
+def test_one_process_maps_every_batch_in_order_and_gathers_itself():
+    batches = [torch.full((2,), float(i)) for i in range(3)]
+    assert map_batches(lambda i, b: (i, b.sum().item()), batches, World()) == [
+        (0, 0.0),
+        (1, 2.0),
+        (2, 4.0),
+    ]
+    x = torch.arange(4.0)
+    assert gather_rows(x, World()) is x and mean_over_ranks(x) is x

@@ -169,3 +169,26 @@ def test_seeded_generator_repeats_with_the_same_seed():
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
     assert seeded_generator(3, cpu).device == cpu
+
+
+def test_a_one_process_stage_refuses_torchrun_and_ignores_nproc(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit) as exc:
+        run_stage("primer", _never_called)
+    assert exc.value.code == 2
+    assert "stage primer runs in one process: launch it without torchrun" in capsys.readouterr().err
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setenv("NPROC", "2")  # read by the data-parallel stages only
+    run_stage("primer", lambda params, device, out_dir: {"ok": 1})
+    run = json.loads((workdir / "results" / "primer" / "metrics.json").read_text())["run"]
+    assert run["processes"] == 1
+
+
+def test_a_bad_nproc_exits_2_before_the_body(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("NPROC", "many")
+    with pytest.raises(SystemExit) as exc:
+        run_stage("primer", _never_called, distributed=True)
+    assert exc.value.code == 2
+    assert "NPROC = 'many'" in capsys.readouterr().err
